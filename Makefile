@@ -1,0 +1,27 @@
+# Every target sets up .venv first (once), so a fresh clone needs only `make test` or `make quick`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test quick bench clean
+
+setup: $(STAMP)
+
+# torch is pinned here: 2.13.0 is the CPU wheel on local disk; unpinned, pip pulls a CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -qq torch==2.13.0 -e '.[pipeline,dev]'
+	touch $@
+
+test: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
+
+quick: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores all --configfile config/quick.yaml
+
+bench: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/bench_data.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache
