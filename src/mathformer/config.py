@@ -1,0 +1,239 @@
+"""The run configuration: every option of a training run, validated, in one place.
+
+The dataclass fields are the single source of truth: `RunConfig.from_dict` reads them from YAML or
+Snakemake, and `add_run_options` turns each one into a CLI flag (`enc_layers` -> `--enc-layers`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mathformer.encoding import ENCODINGS, Vocabulary
+from mathformer.problems import LAWS, SPECTRA, TASKS, Problem
+
+SCHEDULES = ("cosine", "invsqrt", "constant")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# Options that change how a run is operated, not what it computes: a checkpoint made with other
+# values of these may be resumed.
+OPERATIONAL_FIELDS = frozenset({"checkpoint_minutes"})
+
+
+def _option(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+) -> Any:
+    """A dataclass field carrying its CLI help and the range its value must lie in."""
+    metadata = {"help": help, "choices": choices, "at_least": at_least, "above": above, "at_most": at_most}
+    if default is dataclasses.MISSING:
+        return field(metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides what a training run computes (plus how often it checkpoints)."""
+
+    task: str = _option(dataclasses.MISSING, "problem to learn", choices=TASKS)
+    n: int = _option(5, "matrix size n (n x n)", at_least=2, at_most=10)
+    spectrum: str = _option("semicircle", "eigenvalue distribution of the training matrices", choices=SPECTRA)
+    law: str = _option("uniform", "law of the matrix coefficients", choices=LAWS)
+    coeff_range: float = _option(10.0, "coefficients lie in [-A, A] (or have the same variance)", above=0)
+    input_encoding: str = _option("FP15", "number encoding of the input matrix", choices=ENCODINGS)
+    output_encoding: str = _option("P1000", "number encoding of the answer", choices=ENCODINGS)
+    enc_layers: int = _option(6, "encoder layers", at_least=1)
+    dec_layers: int = _option(1, "decoder layers", at_least=1)
+    enc_dim: int = _option(512, "encoder width", at_least=1)
+    dec_dim: int = _option(512, "decoder width", at_least=1)
+    enc_heads: int = _option(8, "encoder attention heads (must divide enc_dim)", at_least=1)
+    dec_heads: int = _option(8, "decoder attention heads (must divide dec_dim)", at_least=1)
+    batch_size: int = _option(64, "training examples per optimizer step", at_least=1)
+    lr: float = _option(1e-4, "peak learning rate of Adam", above=0)
+    warmup: int = _option(10000, "optimizer steps of linear learning-rate warm-up", at_least=0)
+    schedule: str = _option("cosine", "decay after warm-up (cosine reaches 0 at max_examples)", choices=SCHEDULES)
+    clip: float = _option(5.0, "gradient norm clipping (0: off)", at_least=0)
+    epoch_size: int = _option(300000, "training examples between two evaluations", at_least=1)
+    max_examples: int = _option(30_000_000, "stop after this many training examples", at_least=1)
+    target_accuracy: float | None = _option(
+        None, "stop once validation accuracy at 5 %% reaches this share (0-1)", above=0, at_most=1
+    )
+    patience: int | None = _option(None, "stop after this many evaluations without improvement", at_least=1)
+    precision: str = _option("auto", "arithmetic: auto is bf16 on CUDA, fp32 on CPU", choices=PRECISIONS)
+    compile: bool = _option(False, "compile the training step with torch.compile")
+    seed: int = _option(0, "seed of the weights and of the training stream", at_least=0)
+    weak_accuracy: float | None = _option(
+        None, "also keep weak.pt, the epoch whose validation accuracy at 5 %% is closest to this", above=0, at_most=1
+    )
+    checkpoint_minutes: float = _option(5.0, "minutes between checkpoints", above=0)
+
+    def __post_init__(self) -> None:
+        for spec in dataclasses.fields(self):
+            _check_value(spec, getattr(self, spec.name))
+        for side in ("enc", "dec"):
+            dim, heads = getattr(self, f"{side}_dim"), getattr(self, f"{side}_heads")
+            if dim % heads:
+                raise ValueError(f"{side}_dim {dim} is not divisible by {side}_heads {heads}")
+        self.problem()  # the problem checks its own combination of values
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
+        """Build from plain values (YAML, Snakemake params), converting and checking each one."""
+        names = [spec.name for spec in dataclasses.fields(cls)]
+        unknown = [key for key in values if key not in names]
+        if unknown:
+            raise ValueError(f"unknown config key {unknown[0]!r}; allowed keys: {', '.join(names)}")
+        hints = typing.get_type_hints(cls)
+        converted = {key: _convert(key, value, hints[key]) for key, value in values.items()}
+        missing = [
+            spec.name
+            for spec in dataclasses.fields(cls)
+            if spec.default is dataclasses.MISSING and spec.name not in converted
+        ]
+        if missing:
+            raise ValueError(f"missing config key {missing[0]!r}")
+        return cls(**converted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def problem(self) -> Problem:
+        return Problem(task=self.task, n=self.n, spectrum=self.spectrum, law=self.law, coeff_range=self.coeff_range)
+
+    def vocabulary(self) -> Vocabulary:
+        return Vocabulary(self.input_encoding, self.output_encoding)
+
+    def model_config(self, vocab: Vocabulary):  # -> mathformer.model.ModelConfig
+        """The architecture; position tables are exactly as long as this problem's sequences."""
+        from mathformer.model import ModelConfig  # torch-heavy; config stays importable without it
+
+        problem = self.problem()
+        return ModelConfig(
+            src_vocab=vocab.source_size,
+            tgt_vocab=vocab.target_size,
+            enc_layers=self.enc_layers,
+            dec_layers=self.dec_layers,
+            enc_dim=self.enc_dim,
+            dec_dim=self.dec_dim,
+            enc_heads=self.enc_heads,
+            dec_heads=self.dec_heads,
+            max_src_len=vocab.source_length(problem.input_shape),
+            max_tgt_len=vocab.target_length(problem.target_shape),
+        )
+
+    def differences(self, other: RunConfig) -> list[str]:
+        """Names of the fields (operational ones aside) whose values differ."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [key for key in mine if key not in OPERATIONAL_FIELDS and mine[key] != theirs[key]]
+
+
+def _base_type(hint: Any) -> tuple[type, bool]:
+    """(int, True) for `int | None`, (float, False) for `float`."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return args[0], True
+    return hint, False
+
+
+def _convert(key: str, value: Any, hint: Any) -> Any:
+    """Coerce a plain value to the field's type; YAML reads `1e-4` as a string, so accept that."""
+    base, optional = _base_type(hint)
+    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
+        if optional:
+            return None
+        raise ValueError(f"config key {key!r} needs a {base.__name__}, got None")
+    bad = ValueError(f"config key {key!r} needs a {base.__name__}, got {value!r}")
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise bad
+    if base is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    if isinstance(value, bool):
+        raise bad
+    try:
+        number = float(value) if isinstance(value, str) else value
+    except ValueError:
+        raise bad from None
+    if not isinstance(number, (int, float)):
+        raise bad
+    if base is int:
+        if isinstance(number, float) and not number.is_integer():
+            raise bad
+        return int(number)
+    return float(number)
+
+
+def _check_value(spec: dataclasses.Field, value: Any) -> None:
+    meta = spec.metadata
+    if value is None:
+        return
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise ValueError(f"unknown {spec.name} {value!r}; allowed: {', '.join(meta['choices'])}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{spec.name} must be finite, got {value}")
+    if meta["at_least"] is not None and value < meta["at_least"]:
+        raise ValueError(f"{spec.name} must be at least {meta['at_least']:g}, got {value}")
+    if meta["above"] is not None and value <= meta["above"]:
+        raise ValueError(f"{spec.name} must be above {meta['above']:g}, got {value}")
+    if meta["at_most"] is not None and value > meta["at_most"]:
+        raise ValueError(f"{spec.name} must be at most {meta['at_most']:g}, got {value}")
+
+
+def _cli_parser(base: type, optional: bool):
+    """argparse `type=` callable: the base type, plus 'none' where the field may be empty."""
+
+    def parse(text: str):
+        if optional and text.lower() in ("none", "null"):
+            return None
+        return base(text)
+
+    parse.__name__ = base.__name__  # argparse names the type in its error message
+    return parse
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per RunConfig field; flags not given stay absent from the parsed namespace."""
+    hints = typing.get_type_hints(RunConfig)
+    group = parser.add_argument_group("run config (see mathformer.config.RunConfig)")
+    for spec in dataclasses.fields(RunConfig):
+        flag = "--" + spec.name.replace("_", "-")
+        base, optional = _base_type(hints[spec.name])
+        default = "required" if spec.default is dataclasses.MISSING else f"default {spec.default}"
+        help_text = f"{spec.metadata['help']} ({default})"
+        if base is bool:
+            group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
+            )
+        else:
+            group.add_argument(
+                flag,
+                type=_cli_parser(base, optional),
+                choices=spec.metadata["choices"],
+                default=argparse.SUPPRESS,
+                metavar=base.__name__.upper() if spec.metadata["choices"] is None else None,
+                help=help_text,
+            )
+
+
+def run_options_given(namespace: argparse.Namespace) -> dict[str, Any]:
+    """The RunConfig fields set on the command line (by `add_run_options`)."""
+    given = vars(namespace)
+    return {spec.name: given[spec.name] for spec in dataclasses.fields(RunConfig) if spec.name in given}

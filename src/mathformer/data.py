@@ -1,0 +1,142 @@
+"""Fixed problem sets on disk, and the endless seeded stream of encoded training batches."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from mathformer.encoding import Vocabulary
+from mathformer.files import atomic_path
+from mathformer.problems import Problem
+
+FORMAT_VERSION = 1
+_KEYS = ("inputs", "targets", "task", "spectrum", "law", "n", "coeff_range", "seed", "format_version")
+
+
+@dataclass
+class Dataset:
+    """`size` problems of one kind: inputs (size, n, n) and targets (size, *target_shape), float64."""
+
+    problem: Problem
+    inputs: np.ndarray
+    targets: np.ndarray
+    seed: int
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def generate_dataset(problem: Problem, size: int, seed: int) -> Dataset:
+    """The same (problem, size, seed) always gives the same bytes."""
+    if size < 1:
+        raise ValueError(f"dataset size must be at least 1, got {size}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    inputs, targets = problem.sample(size, np.random.default_rng(seed))
+    return Dataset(problem, inputs, targets, seed)
+
+
+def save_dataset(dataset: Dataset, path: str | Path) -> None:
+    problem = dataset.problem
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a handle: savez would append .npz to a name
+        np.savez(
+            handle,
+            inputs=dataset.inputs,
+            targets=dataset.targets,
+            task=np.array(problem.task),
+            spectrum=np.array(problem.spectrum),
+            law=np.array(problem.law),
+            n=np.array(problem.n),
+            coeff_range=np.array(problem.coeff_range),
+            seed=np.array(dataset.seed),
+            format_version=np.array(FORMAT_VERSION),
+        )
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Read a set written by `save_dataset`; any defect is a one-line error naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"dataset file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            fields = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} is not a readable dataset file ({error})") from None
+    missing = [key for key in _KEYS if key not in fields]
+    if missing:
+        raise ValueError(f"{path} is not a mathformer dataset: missing {', '.join(missing)}")
+    version = int(fields["format_version"])
+    if version != FORMAT_VERSION:
+        raise ValueError(f"{path} has dataset format version {version}; this mathformer reads {FORMAT_VERSION}")
+    problem = Problem(
+        task=str(fields["task"]),
+        n=int(fields["n"]),
+        spectrum=str(fields["spectrum"]),
+        law=str(fields["law"]),
+        coeff_range=float(fields["coeff_range"]),
+    )
+    inputs, targets = fields["inputs"], fields["targets"]
+    size = len(inputs)
+    if inputs.shape != (size, *problem.input_shape) or targets.shape != (size, *problem.target_shape):
+        raise ValueError(
+            f"{path}: arrays of shape {inputs.shape} and {targets.shape} do not fit {problem.task} with n={problem.n}"
+        )
+    return Dataset(problem, inputs, targets, int(fields["seed"]))
+
+
+class TrainingStream(IterableDataset):
+    """Endless encoded training batches; batch i depends only on (seed, i).
+
+    Seeding each batch by its index (not each worker by its id) makes the sequence the same for
+    any number of DataLoader workers, and lets a resumed run continue from a batch position
+    without replaying the stream. With k workers, worker w yields batches w, w+k, ...; the
+    DataLoader takes one from each worker in turn, so the consumer sees 0, 1, 2, ...
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        vocab: Vocabulary,
+        batch_size: int,
+        seed: int,
+        start_batch: int = 0,
+        fixed: Dataset | None = None,
+    ) -> None:
+        """`fixed`: draw each batch (with replacement) from this set instead of fresh problems."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if seed < 0 or start_batch < 0:
+            raise ValueError(f"seed and start_batch must be non-negative, got {seed} and {start_batch}")
+        self.problem = problem
+        self.vocab = vocab
+        self.batch_size = batch_size
+        self.seed = seed
+        self.start_batch = start_batch
+        self.fixed = fixed
+
+    def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(src (B, Ls), tgt (B, Lt)) int64 token ids of batch number `index`."""
+        rng = np.random.default_rng([self.seed, index])
+        if self.fixed is None:
+            inputs, targets = self.problem.sample(self.batch_size, rng)
+        else:
+            rows = rng.integers(len(self.fixed), size=self.batch_size)
+            inputs, targets = self.fixed.inputs[rows], self.fixed.targets[rows]
+        src = self.vocab.encode_source(inputs)
+        tgt = self.vocab.encode_target(targets)
+        return torch.from_numpy(src), torch.from_numpy(tgt)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        worker = get_worker_info()
+        offset, stride = (0, 1) if worker is None else (worker.id, worker.num_workers)
+        index = self.start_batch + offset
+        while True:
+            yield self.batch(index)
+            index += stride

@@ -1,0 +1,601 @@
+"""Training: on-the-fly problems, an evaluation every "epoch", resumable from checkpoints.
+
+A run directory ends up holding
+    model.pt        final weights, model config, run config, vocabulary (written last, atomically)
+    weak.pt         same format: the epoch whose validation accuracy was closest to weak_accuracy
+    train_log.csv   one row per epoch: examples, wall_seconds, lr, loss, <set>_acc_<tol %> ...
+    config.yaml     the resolved run config;  env.json: versions of what ran it
+    ckpt/state.pt   everything needed to continue (undeclared to Snakemake, which deletes the
+                    declared outputs of a failed job but should keep this)
+Rerunning the same command continues from ckpt/state.pt. Training examples are drawn by batch
+index (see data.TrainingStream), the learning rate is a function of the step, and every RNG is
+saved, so on CPU a run interrupted anywhere and resumed ends with the same weights as one that
+never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import json
+import math
+import random
+import signal
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from mathformer.config import RunConfig
+from mathformer.data import Dataset, TrainingStream, load_dataset
+from mathformer.encoding import Vocabulary
+from mathformer.evaluate import decode_test_set
+from mathformer.files import atomic_path, versions
+from mathformer.metrics import TOLERANCES, accuracy, task_error
+from mathformer.model import Seq2Seq
+
+CHECKPOINT_FORMAT = 1
+MODEL_FORMAT = 1
+# Exit status of a run stopped by SIGTERM/SIGUSR1 after saving its state (EX_TEMPFAIL: "try again").
+INTERRUPTED_EXIT_CODE = 75
+# Losses stay on the device and are read back this often: each read is a host-device sync.
+LOSS_READ_STEPS = 50
+# Without a terminal, a progress line at most this often (seconds), plus one per epoch.
+PLAIN_PROGRESS_SECONDS = 60.0
+INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss); the message says what to do."""
+
+
+class TrainingInterrupted(Exception):
+    """A signal asked the run to stop; its state is saved and rerunning the command resumes it."""
+
+    exit_code = INTERRUPTED_EXIT_CODE
+
+
+def accuracy_column(set_name: str, tolerance: float) -> str:
+    """'valid_acc_5' for 5 %, 'laplace_acc_0.5' for 0.5 %."""
+    return f"{set_name}_acc_{tolerance * 100:g}"
+
+
+def log_columns(test_names: list[str]) -> list[str]:
+    """The columns of train_log.csv, in order."""
+    columns = ["epoch", "examples", "wall_seconds", "lr", "loss"]
+    for name in ["valid", *test_names]:
+        columns += [accuracy_column(name, tolerance) for tolerance in TOLERANCES]
+    return columns
+
+
+def learning_rate(cfg: RunConfig, step: int, total_steps: int) -> float:
+    """Learning rate of optimizer step `step` (0-based): linear warm-up, then the schedule."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "invsqrt":
+        start = max(cfg.warmup, 1)
+        return cfg.lr * math.sqrt(start / max(step, start))
+    progress = min(1.0, (step - cfg.warmup) / max(1, total_steps - cfg.warmup))
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
+    return resolved
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' is bf16 on CUDA and fp32 on CPU (bf16 matmuls are ~10x slower on these CPUs)."""
+    if precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision fp16 needs a CUDA device; use fp32 (or bf16) on cpu")
+    return precision
+
+
+def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision not in dtypes:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtypes[precision])
+
+
+def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Fused Adam (one kernel for all tensors: ~4x faster on CPU than per-tensor) where it exists."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def _cpu_copy(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: value.detach().to("cpu", copy=True) for key, value in state_dict.items()}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def model_file_contents(
+    model: Seq2Seq, cfg: RunConfig, vocab: Vocabulary, **extra: Any
+) -> dict[str, Any]:
+    """What model.pt and weak.pt hold (read back by mathformer.evaluate.load_model)."""
+    return {
+        "format_version": MODEL_FORMAT,
+        "state_dict": _cpu_copy(model.state_dict()),
+        "model_config": dataclasses.asdict(model.cfg),
+        "run_config": cfg.to_dict(),
+        "vocab": {
+            "input_encoding": vocab.input_encoding,
+            "output_encoding": vocab.output_encoding,
+            "max_dim": vocab.max_dim,
+        },
+        **extra,
+    }
+
+
+def _save_torch(contents: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(contents, tmp)
+
+
+@dataclass
+class _EvalSet:
+    name: str
+    data: Dataset
+
+
+@dataclass
+class TrainState:
+    """Everything about the run's progress that a checkpoint must restore, besides tensors."""
+
+    step: int = 0  # optimizer steps taken = training batches consumed
+    wall_seconds: float = 0.0  # before the current session
+    log_rows: list[dict[str, float]] = field(default_factory=list)
+    epoch_loss_sum: float = 0.0  # over the steps since the last evaluation
+    epoch_loss_steps: int = 0
+    best_accuracy: float = -1.0
+    evals_since_best: int = 0
+    weak: dict[str, Any] | None = None  # {"distance", "epoch", "examples", "valid_accuracy", "state_dict"}
+    stop_reason: str | None = None
+
+
+def _rng_states() -> dict[str, Any]:
+    legacy = np.random.get_state()
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {
+            "keys": torch.from_numpy(legacy[1].astype(np.int64)),
+            "pos": int(legacy[2]),
+            "has_gauss": int(legacy[3]),
+            "cached_gaussian": float(legacy[4]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: Mapping[str, Any]) -> None:
+    random.setstate(states["python"])
+    legacy = states["numpy"]
+    np.random.set_state(
+        ("MT19937", legacy["keys"].numpy().astype(np.uint32), legacy["pos"], legacy["has_gauss"], legacy["cached_gaussian"])
+    )
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+@contextlib.contextmanager
+def _interrupt_flag() -> Iterator[list[str]]:
+    """Collect SIGTERM/SIGUSR1 (SLURM's warnings before a kill or requeue) into a list.
+
+    The loop checks the list between steps, so the state it saves is always a whole step.
+    """
+    received: list[str] = []
+    previous = {}
+    try:
+        for signum in INTERRUPT_SIGNALS:
+            previous[signum] = signal.signal(signum, lambda num, frame: received.append(signal.Signals(num).name))
+    except ValueError:  # not the main thread: signals cannot be caught here
+        pass
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class _Progress:
+    """A tqdm bar on a terminal; otherwise plain lines on stderr, one a minute and one per epoch."""
+
+    def __init__(self, total_examples: int, done_examples: int) -> None:
+        self.bar = (
+            tqdm(total=total_examples, initial=done_examples, unit="ex", unit_scale=True, dynamic_ncols=True)
+            if sys.stderr.isatty()
+            else None
+        )
+        self.last_line = time.monotonic()
+
+    def advance(self, examples: int) -> None:
+        if self.bar is not None:
+            self.bar.update(examples)
+
+    def status(self, examples: int, loss: float, lr: float, accuracy5: float | None) -> None:
+        if self.bar is not None:
+            shown = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}"}
+            if accuracy5 is not None:
+                shown["acc5"] = f"{accuracy5:.3f}"
+            self.bar.set_postfix(shown, refresh=False)
+        elif time.monotonic() - self.last_line >= PLAIN_PROGRESS_SECONDS:
+            self.line(f"examples {examples}  loss {loss:.4f}  lr {lr:.2e}")
+
+    def line(self, text: str) -> None:
+        self.last_line = time.monotonic()
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(f"mathformer train: {text}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _Trainer:
+    """One training session: builds everything, resumes if a checkpoint exists, runs the loop."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run_dir: Path,
+        eval_sets: list[_EvalSet],
+        device: torch.device,
+        workers: int,
+        eval_batch_size: int,
+        fixed_train: Dataset | None,
+    ) -> None:
+        self.cfg = cfg
+        self.run_dir = run_dir
+        self.ckpt_path = run_dir / "ckpt" / "state.pt"
+        self.eval_sets = eval_sets
+        self.device = device
+        self.precision = resolve_precision(cfg.precision, device)
+        self.workers = workers
+        self.eval_batch_size = eval_batch_size
+        self.fixed_train = fixed_train
+        self.problem = cfg.problem()
+        self.vocab = cfg.vocabulary()
+        self.total_steps = math.ceil(cfg.max_examples / cfg.batch_size)
+        self.steps_per_epoch = math.ceil(cfg.epoch_size / cfg.batch_size)
+
+        torch.manual_seed(cfg.seed)
+        self.model = Seq2Seq(cfg.model_config(self.vocab)).to(device)
+        self.optimizer = _adam(self.model, cfg.lr)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
+        self.loss_fn = torch.compile(self.model.loss) if cfg.compile else self.model.loss
+        self.state = TrainState()
+        self.pending_losses: list[torch.Tensor] = []
+        self.session_start = time.monotonic()
+        self.last_checkpoint = self.session_start
+        self.last_lr = learning_rate(cfg, 0, self.total_steps)
+
+    # ---- checkpoints -------------------------------------------------------------------------
+
+    def resume(self) -> bool:
+        """Load ckpt/state.pt if there is one; refuse one of another config or a damaged one."""
+        if not self.ckpt_path.exists():
+            return False
+        path = self.ckpt_path
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # any failure to unpickle means the file cannot be trusted
+            raise ValueError(f"corrupt checkpoint {path} ({_first_line(error)}); delete it to start over") from None
+        if not isinstance(saved, dict) or saved.get("format_version") != CHECKPOINT_FORMAT:
+            raise ValueError(f"corrupt checkpoint {path} (not a mathformer checkpoint of format {CHECKPOINT_FORMAT})")
+        try:
+            saved_cfg = RunConfig.from_dict(saved["run_config"])
+        except (KeyError, ValueError, TypeError) as error:
+            raise ValueError(f"corrupt checkpoint {path} (its run config: {_first_line(error)})") from None
+        differing = self.cfg.differences(saved_cfg)
+        if differing:
+            details = ", ".join(f"{key} ({getattr(saved_cfg, key)!r} there, {getattr(self.cfg, key)!r} now)" for key in differing)
+            raise ValueError(f"{path} belongs to a run with another config: {details}; use a new run directory")
+        try:
+            self.model.load_state_dict(saved["model"])
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.scaler.load_state_dict(saved["scaler"])
+            self.state = TrainState(**saved["state"])
+            _set_rng_states(saved["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise ValueError(f"corrupt checkpoint {path} ({_first_line(error)}); delete it to start over") from None
+        self.last_lr = learning_rate(self.cfg, max(self.state.step - 1, 0), self.total_steps)
+        return True
+
+    def save_checkpoint(self) -> None:
+        self._read_losses()  # never save the state of a run whose loss has gone non-finite
+        self.state.wall_seconds = self.wall_seconds()
+        self.session_start = time.monotonic()
+        _save_torch(
+            {
+                "format_version": CHECKPOINT_FORMAT,
+                "run_config": self.cfg.to_dict(),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "state": dataclasses.asdict(self.state),
+                "rng": _rng_states(),
+            },
+            self.ckpt_path,
+        )
+        self.last_checkpoint = time.monotonic()
+
+    def _last_good_checkpoint(self) -> str:
+        if not self.ckpt_path.exists():
+            return "none saved (a rerun starts from step 0)"
+        return str(self.ckpt_path)
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def wall_seconds(self) -> float:
+        return self.state.wall_seconds + time.monotonic() - self.session_start
+
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        stream = TrainingStream(
+            self.problem, self.vocab, self.cfg.batch_size, self.cfg.seed, start_batch=self.state.step, fixed=self.fixed_train
+        )
+        if self.workers == 0:  # on a 2-core CPU a worker only competes with the compute threads
+            return iter(stream)
+        loader = DataLoader(
+            stream, batch_size=None, num_workers=self.workers, pin_memory=self.device.type == "cuda", prefetch_factor=4
+        )
+        return iter(loader)
+
+    def train_step(self, src: torch.Tensor, tgt: torch.Tensor) -> None:
+        src = src.to(self.device, non_blocking=True)
+        tgt = tgt.to(self.device, non_blocking=True)
+        self.last_lr = learning_rate(self.cfg, self.state.step, self.total_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.last_lr
+        with _autocast(self.precision, self.device):
+            loss = self.loss_fn(src, tgt)
+        self.scaler.scale(loss).backward()
+        if self.cfg.clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.pending_losses.append(loss.detach())
+        self.state.step += 1
+
+    def _read_losses(self) -> float | None:
+        """Fold the losses kept on the device into the epoch sum; stop at the first non-finite one."""
+        if not self.pending_losses:
+            return None
+        losses = torch.stack(self.pending_losses).float().cpu()
+        first_step = self.state.step - len(losses) + 1
+        self.pending_losses.clear()
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            index = int(bad[0, 0])
+            raise TrainingError(
+                f"loss became {float(losses[index])} at step {first_step + index}; "
+                f"last good checkpoint: {self._last_good_checkpoint()}; lower lr or change the config"
+            )
+        self.state.epoch_loss_sum += float(losses.sum())
+        self.state.epoch_loss_steps += len(losses)
+        return float(losses.mean())
+
+    def evaluate(self) -> dict[str, float]:
+        """Greedy-decode every evaluation set: {column name: accuracy}."""
+        self.model.eval()
+        scores: dict[str, float] = {}
+        for eval_set in self.eval_sets:
+            data = eval_set.data
+            values, ok = decode_test_set(
+                self.model, self.vocab, data.inputs, data.problem.target_shape, 1, self.eval_batch_size, progress=False
+            )
+            errors = task_error(data.problem.task, data.inputs, values, ok, data.targets)
+            for tolerance, share in accuracy(errors, TOLERANCES).items():
+                scores[accuracy_column(eval_set.name, tolerance)] = share
+        self.model.train()
+        return scores
+
+    def end_epoch(self, progress: _Progress) -> None:
+        self._read_losses()
+        state = self.state
+        scores = self.evaluate()
+        row = {
+            "epoch": len(state.log_rows) + 1,
+            "examples": state.step * self.cfg.batch_size,
+            "wall_seconds": round(self.wall_seconds(), 3),
+            "lr": self.last_lr,
+            "loss": state.epoch_loss_sum / max(state.epoch_loss_steps, 1),
+            **scores,
+        }
+        state.log_rows.append(row)
+        state.epoch_loss_sum, state.epoch_loss_steps = 0.0, 0
+        self.write_log()
+        accuracy5 = row[accuracy_column("valid", 0.05)]
+        self._track_weak(row, accuracy5)
+        if accuracy5 > state.best_accuracy:
+            state.best_accuracy, state.evals_since_best = accuracy5, 0
+        else:
+            state.evals_since_best += 1
+        state.stop_reason = self._stop_reason(accuracy5)
+        progress.line(
+            f"epoch {row['epoch']}  examples {row['examples']}  loss {row['loss']:.4f}  "
+            + "  ".join(f"{key} {value:.4f}" for key, value in row.items() if "_acc_" in key)
+        )
+        progress.status(row["examples"], row["loss"], self.last_lr, accuracy5)
+
+    def _track_weak(self, row: dict[str, float], accuracy5: float) -> None:
+        if self.cfg.weak_accuracy is None:
+            return
+        distance = abs(accuracy5 - self.cfg.weak_accuracy)
+        if self.state.weak is None or distance < self.state.weak["distance"]:
+            self.state.weak = {
+                "distance": distance,
+                "epoch": row["epoch"],
+                "examples": row["examples"],
+                "valid_accuracy": accuracy5,
+                "state_dict": _cpu_copy(self.model.state_dict()),
+            }
+
+    def _stop_reason(self, accuracy5: float) -> str | None:
+        cfg = self.cfg
+        if self.state.step >= self.total_steps:
+            return "max_examples"
+        if cfg.target_accuracy is not None and accuracy5 >= cfg.target_accuracy:
+            return "target_accuracy"
+        if cfg.patience is not None and self.state.evals_since_best >= cfg.patience:
+            return "patience"
+        return None
+
+    def write_log(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=log_columns([s.name for s in self.eval_sets[1:]]))
+        writer.writeheader()
+        writer.writerows(self.state.log_rows)
+        with atomic_path(self.run_dir / "train_log.csv") as tmp:
+            tmp.write_text(buffer.getvalue())
+
+    def run(self) -> None:
+        if self.state.stop_reason is not None:
+            return
+        progress = _Progress(self.total_steps * self.cfg.batch_size, self.state.step * self.cfg.batch_size)
+        try:
+            with _interrupt_flag() as received:
+                batches = self.batches()
+                while self.state.stop_reason is None:
+                    self.train_step(*next(batches))
+                    progress.advance(self.cfg.batch_size)
+                    if len(self.pending_losses) >= LOSS_READ_STEPS:
+                        loss = self._read_losses()
+                        progress.status(self.state.step * self.cfg.batch_size, loss, self.last_lr, None)
+                    if self.state.step % self.steps_per_epoch == 0 or self.state.step >= self.total_steps:
+                        self.end_epoch(progress)
+                    if received:
+                        self.save_checkpoint()
+                        raise TrainingInterrupted(
+                            f"received {received[0]} at step {self.state.step}; state saved to {self.ckpt_path}; "
+                            "rerun the same command to resume"
+                        )
+                    if time.monotonic() - self.last_checkpoint >= self.cfg.checkpoint_minutes * 60:
+                        self.save_checkpoint()
+        finally:
+            progress.close()
+        self.save_checkpoint()  # a finished state: a rerun only rewrites the final files
+        progress.line(f"stopped ({self.state.stop_reason}) after {self.state.step * self.cfg.batch_size} examples")
+
+    def write_outputs(self) -> Path:
+        """weak.pt (if asked), then model.pt last: its presence means the run is complete."""
+        last_row = self.state.log_rows[-1] if self.state.log_rows else {}
+        weak = self.state.weak
+        if weak is not None:
+            contents = model_file_contents(
+                self.model, self.cfg, self.vocab, epoch=weak["epoch"], examples=weak["examples"]
+            )
+            contents["state_dict"] = weak["state_dict"]
+            contents["valid_accuracy"] = weak["valid_accuracy"]
+            _save_torch(contents, self.run_dir / "weak.pt")
+        model_path = self.run_dir / "model.pt"
+        _save_torch(
+            model_file_contents(
+                self.model,
+                self.cfg,
+                self.vocab,
+                epoch=last_row.get("epoch", 0),
+                examples=self.state.step * self.cfg.batch_size,
+                valid_accuracy=last_row.get(accuracy_column("valid", 0.05)),
+                stop_reason=self.state.stop_reason,
+            ),
+            model_path,
+        )
+        return model_path
+
+
+def _load_eval_sets(cfg: RunConfig, valid: str | Path, tests: Mapping[str, str | Path]) -> list[_EvalSet]:
+    """The validation set first, then the named test sets; all must be this run's task and n."""
+    sets = [_EvalSet("valid", load_dataset(valid))]
+    for name, path in tests.items():
+        if not name.isidentifier() or name == "valid":
+            raise ValueError(f"test set name {name!r} must be a word (letters, digits, _) other than 'valid'")
+        sets.append(_EvalSet(name, load_dataset(path)))
+    for eval_set, path in zip(sets, [valid, *tests.values()]):
+        problem = eval_set.data.problem
+        if (problem.task, problem.n) != (cfg.task, cfg.n):
+            raise ValueError(f"{path} holds {problem.task} with n={problem.n}, but this run trains {cfg.task} with n={cfg.n}")
+    return sets
+
+
+def _write_run_files(run_dir: Path, cfg: RunConfig) -> None:
+    with atomic_path(run_dir / "config.yaml") as tmp:
+        tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    with atomic_path(run_dir / "env.json") as tmp:
+        tmp.write_text(json.dumps(versions(), indent=2) + "\n")
+
+
+def train(
+    cfg: RunConfig,
+    run_dir: str | Path,
+    valid: str | Path,
+    tests: Mapping[str, str | Path] | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    *,
+    workers: int = 0,
+    eval_batch_size: int = 256,
+    train_data: str | Path | None = None,
+) -> Path:
+    """Train (or resume) the run in `run_dir`; returns the path of model.pt.
+
+    `tests` maps names (the OOD spectra) to test set files evaluated beside `valid` each epoch.
+    `workers` DataLoader processes generate batches (0: in this process, best on a small CPU).
+    `train_data`: draw training batches from this fixed set instead of fresh problems.
+    Raises ValueError for bad input (including a conflicting or corrupt checkpoint),
+    TrainingError for a non-finite loss and TrainingInterrupted after SIGTERM/SIGUSR1.
+    """
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    if workers < 0 or eval_batch_size < 1:
+        raise ValueError(f"workers must be >= 0 and eval_batch_size >= 1, got {workers} and {eval_batch_size}")
+    run_dir = Path(run_dir)
+    eval_sets = _load_eval_sets(cfg, valid, tests or {})
+    fixed_train = None
+    if train_data is not None:
+        fixed_train = load_dataset(train_data)
+        if fixed_train.problem != cfg.problem():
+            raise ValueError(f"{train_data} holds {fixed_train.problem}, but this run trains {cfg.problem()}")
+    trainer = _Trainer(cfg, run_dir, eval_sets, resolve_device(device), workers, eval_batch_size, fixed_train)
+    resumed = trainer.resume()
+    _write_run_files(run_dir, cfg)
+    if resumed and trainer.state.log_rows:
+        trainer.write_log()
+    trainer.run()
+    return trainer.write_outputs()
