@@ -1,0 +1,264 @@
+"""Behaviour of the encoder-decoder model on tiny configurations (fast, CPU)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from mathformer.encoding import BOS, EOS, PAD
+from mathformer.model import ModelConfig, Seq2Seq
+
+SRC_VOCAB, TGT_VOCAB = 17, 13
+
+# (enc_dim, enc_heads, dec_dim, dec_heads): equal widths, a wider encoder (as the paper's inversion
+# model), a narrower one, and different head sizes on the two sides.
+WIDTHS = [(32, 4, 32, 4), (48, 3, 32, 4), (24, 6, 40, 2)]
+
+
+def tiny_config(**overrides: int | float) -> ModelConfig:
+    settings: dict = dict(
+        src_vocab=SRC_VOCAB, tgt_vocab=TGT_VOCAB, enc_layers=2, dec_layers=2, enc_dim=32, dec_dim=32,
+        enc_heads=4, dec_heads=4, max_src_len=16, max_tgt_len=24,
+    )
+    settings.update(overrides)
+    return ModelConfig(**settings)
+
+
+def random_model(seed: int, widths: tuple[int, int, int, int] = WIDTHS[0], **overrides: int) -> Seq2Seq:
+    """An untrained model whose outputs depend on its input and end at varied lengths.
+
+    The training init (std 0.02) gives near-uniform next-token distributions; 20x larger matrices
+    give peaked ones, so decoded sequences differ between rows and near-ties are rare.
+    """
+    enc_dim, enc_heads, dec_dim, dec_heads = widths
+    torch.manual_seed(seed)
+    model = Seq2Seq(tiny_config(enc_dim=enc_dim, enc_heads=enc_heads, dec_dim=dec_dim, dec_heads=dec_heads, **overrides))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() > 1:
+                parameter.mul_(20.0)
+    return model.eval()
+
+
+def random_sources(seed: int, batch: int = 8, length: int = 9) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    src = torch.randint(EOS + 1, SRC_VOCAB, (batch, length), generator=generator)
+    src[:, -1] = EOS
+    return src
+
+
+def pad_source(src: torch.Tensor, lengths: list[int]) -> torch.Tensor:
+    """Shorten row i to lengths[i] tokens (ending in EOS) and right-pad it with PAD."""
+    padded = src.clone()
+    for row, length in enumerate(lengths):
+        padded[row, length - 1] = EOS
+        padded[row, length:] = PAD
+    return padded
+
+
+def test_shapes_and_output_format() -> None:
+    model = random_model(0)
+    src = random_sources(0)
+    tgt_in = torch.randint(EOS + 1, TGT_VOCAB, (8, 6))
+    assert model(src, tgt_in).shape == (8, 6, TGT_VOCAB)
+    loss = model.loss(src, torch.cat([torch.full((8, 1), BOS), tgt_in], dim=1))
+    assert loss.dim() == 0 and torch.isfinite(loss)
+
+    out = model.generate(src, max_len=20)
+    assert out.dtype == torch.long and out.shape[0] == 8 and 2 <= out.shape[1] <= 20
+    assert (out[:, 0] == BOS).all()
+    for row in out.tolist():
+        end = row.index(EOS) if EOS in row else len(row)
+        assert all(token == PAD for token in row[end + 1:]), "only PAD after EOS"
+        assert all(token not in (PAD, BOS) for token in row[1:end]), "PAD and BOS are never generated"
+    ended = (out == EOS).any(dim=1)
+    assert ended.any() and not ended.all(), "this random model ends some rows early and runs others to max_len"
+
+
+def test_overfits_fixed_examples_then_greedy_reproduces_them() -> None:
+    torch.manual_seed(0)
+    model = Seq2Seq(tiny_config(enc_layers=1, dec_layers=1))
+    src = random_sources(1, batch=4, length=6)
+    tgt = torch.tensor([
+        [BOS, 5, 7, 9, 11, EOS, PAD],
+        [BOS, 4, 4, 4, EOS, PAD, PAD],
+        [BOS, 12, 3, 8, 6, 10, EOS],
+        [BOS, 9, EOS, PAD, PAD, PAD, PAD],
+    ])
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(200):
+        loss = model.loss(src, tgt)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.02
+    model.eval()
+    assert torch.equal(model.generate(src, max_len=12), tgt)
+    assert torch.equal(model.generate(src, max_len=12, use_cache=False), tgt)
+    assert torch.equal(model.generate(src, max_len=12, beam_size=3), tgt)
+
+
+@pytest.mark.parametrize("widths", WIDTHS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cached_decoding_equals_uncached(seed: int, widths: tuple[int, int, int, int]) -> None:
+    model = random_model(seed, widths)
+    src = pad_source(random_sources(seed), [9, 9, 5, 9, 3, 9, 7, 9])
+    for beam_size in (1, 3):
+        cached = model.generate(src, max_len=20, beam_size=beam_size, use_cache=True)
+        uncached = model.generate(src, max_len=20, beam_size=beam_size, use_cache=False)
+        assert torch.equal(cached, uncached)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beam_of_one_equals_greedy(seed: int) -> None:
+    model = random_model(seed, WIDTHS[1])
+    src = random_sources(seed)
+    assert torch.equal(model.beam_search(src, max_len=20, beam_size=1), model.generate(src, max_len=20))
+
+
+def reference_beam_search(model: Seq2Seq, src_row: torch.Tensor, beams: int, max_len: int) -> list[int]:
+    """The same search written plainly, one row and one hypothesis at a time."""
+    hypotheses = [([BOS], 0.0, False)]  # (tokens, summed log-probability, ended with EOS)
+    for _ in range(max_len - 1):
+        candidates = []
+        for tokens, score, done in hypotheses:
+            if done:
+                candidates.append((tokens + [PAD], score, True))
+                continue
+            log_probs = model(src_row, torch.tensor([tokens]))[0, -1].float().log_softmax(-1)
+            for token in range(EOS, model.cfg.tgt_vocab):  # everything but PAD and BOS
+                candidates.append((tokens + [token], score + log_probs[token].item(), token == EOS))
+        hypotheses = sorted(candidates, key=lambda hypothesis: -hypothesis[1])[:beams]
+        if hypotheses[0][2]:
+            break
+    return hypotheses[0][0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beam_search_equals_plain_reference(seed: int) -> None:
+    model = random_model(seed, WIDTHS[2])
+    src = pad_source(random_sources(seed, batch=6), [9, 5, 9, 9, 7, 9])
+    found = model.generate(src, max_len=12, beam_size=3)
+    with torch.no_grad():
+        for row in range(len(src)):
+            length = int((src[row] != PAD).sum())
+            expected = reference_beam_search(model, src[row:row + 1, :length], 3, 12)
+            assert found[row].tolist() == expected + [PAD] * (found.shape[1] - len(expected))
+
+
+def every_output(max_len: int, vocab: int) -> torch.Tensor:
+    """All sequences generate() could return with max_len tokens, right-padded to max_len."""
+    sequences, open_prefixes = [], [[BOS]]
+    for _ in range(max_len - 1):
+        sequences += [prefix + [EOS] for prefix in open_prefixes]
+        open_prefixes = [prefix + [token] for prefix in open_prefixes for token in range(EOS + 1, vocab)]
+    sequences += open_prefixes
+    return torch.tensor([tokens + [PAD] * (max_len - len(tokens)) for tokens in sequences])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_beam_as_wide_as_the_search_space_finds_the_most_likely_output(seed: int) -> None:
+    """With a beam that never prunes, the result is the exact argmax, so at least as likely as greedy.
+
+    (With pruning that holds only usually: beam search can drop the greedy path for prefixes that
+    later fall behind it, as any beam search can.)
+    """
+    model = random_model(seed, WIDTHS[1], tgt_vocab=6)
+    candidates = every_output(max_len=5, vocab=6)  # 121 sequences over the 4 tokens EOS, 3, 4, 5
+    src = random_sources(seed, batch=4)
+    found = model.generate(src, max_len=5, beam_size=len(candidates))
+    greedy = model.generate(src, max_len=5)
+    with torch.no_grad():
+        for row in range(len(src)):
+            scores = model.log_prob(src[row:row + 1].expand(len(candidates), -1), candidates)
+            best = candidates[scores.argmax()]
+            assert found[row].tolist() == best[: found.shape[1]].tolist()
+            assert (best[found.shape[1]:] == PAD).all()
+            assert model.log_prob(src[row:row + 1], found[row:row + 1]) >= model.log_prob(src[row:row + 1], greedy[row:row + 1]) - 1e-5
+
+
+def test_source_padding_changes_no_row() -> None:
+    """A row decodes the same alone as in a batch padded to a longer row, and so do the long rows."""
+    model = random_model(3, WIDTHS[1])
+    lengths = [9, 4, 9, 6]
+    src = pad_source(random_sources(3, batch=4), lengths)
+    tgt_in = torch.randint(EOS + 1, TGT_VOCAB, (4, 5))
+    with torch.no_grad():
+        batched_logits = model(src, tgt_in)
+        batched_tokens = model.generate(src, max_len=20)
+        for row, length in enumerate(lengths):
+            alone = src[row:row + 1, :length]
+            torch.testing.assert_close(batched_logits[row:row + 1], model(alone, tgt_in[row:row + 1]), atol=1e-4, rtol=1e-4)
+            tokens = model.generate(alone, max_len=20)
+            assert torch.equal(batched_tokens[row, : tokens.shape[1]], tokens[0])
+            assert (batched_tokens[row, tokens.shape[1]:] == PAD).all()
+
+
+def test_decoder_is_causal() -> None:
+    model = random_model(4)
+    src = random_sources(4, batch=3)
+    tgt_in = torch.randint(EOS + 1, TGT_VOCAB, (3, 8))
+    changed = tgt_in.clone()
+    changed[:, 5] = (changed[:, 5] - EOS) % (TGT_VOCAB - EOS - 1) + EOS + 1  # another non-special token
+    with torch.no_grad():
+        before, after = model(src, tgt_in), model(src, changed)
+    torch.testing.assert_close(before[:, :5], after[:, :5], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(before[:, 5:], after[:, 5:])
+
+
+def test_flops_per_example_counts_every_matmul() -> None:
+    """6 x (weights used per token) plus the attention products, counted from the modules themselves."""
+    cfg = tiny_config(enc_dim=48, enc_heads=3, dec_dim=32, dec_heads=4)
+    model = Seq2Seq(cfg)
+    src_len, tgt_len = 9, 7
+    positions = tgt_len - 1
+    per_source_token = sum(m.weight.numel() for m in model.encoder.modules() if isinstance(m, nn.Linear))
+    per_source_token += sum(layer.cross_attention.key_value.weight.numel() for layer in model.decoder.layers)
+    per_position = sum(
+        m.weight.numel() for name, m in model.decoder.named_modules()
+        if isinstance(m, nn.Linear) and not name.endswith("key_value")
+    )
+    attention = (
+        cfg.enc_layers * src_len * 2 * src_len * cfg.enc_dim
+        + cfg.dec_layers * positions * (2 * (positions + 1) / 2 + 2 * src_len) * cfg.dec_dim
+    )
+    expected = 6 * (src_len * per_source_token + positions * per_position + attention)
+    assert model.flops_per_example(src_len, tgt_len) == pytest.approx(expected)
+
+
+def test_flops_per_example_grows_with_size() -> None:
+    base = Seq2Seq(tiny_config()).flops_per_example(9, 7)
+    assert base > 0
+    assert Seq2Seq(tiny_config()).flops_per_example(12, 7) > base
+    assert Seq2Seq(tiny_config()).flops_per_example(9, 10) > base
+    for bigger in (dict(enc_layers=3), dict(dec_layers=3), dict(enc_dim=64), dict(dec_dim=64), dict(tgt_vocab=100)):
+        assert Seq2Seq(tiny_config(**bigger)).flops_per_example(9, 7) > base, bigger
+
+
+def test_decoder_embeddings_are_tied() -> None:
+    model = Seq2Seq(tiny_config())
+    decoder = model.decoder
+    assert decoder.head.weight is decoder.tokens.weight
+    assert decoder.head.weight.data_ptr() == decoder.tokens.weight.data_ptr()
+    assert model.num_parameters() == sum(p.numel() for p in model.state_dict().values()) - decoder.head.weight.numel()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [dict(enc_dim=30, enc_heads=4), dict(dec_heads=0), dict(dropout=1.0), dict(tgt_vocab=EOS), dict(max_tgt_len=1)],
+)
+def test_config_rejects_bad_values(overrides: dict) -> None:
+    with pytest.raises(ValueError):
+        tiny_config(**overrides)
+
+
+def test_generate_rejects_bad_arguments() -> None:
+    model = random_model(0)
+    src = random_sources(0)
+    with pytest.raises(ValueError, match="max_tgt_len"):
+        model.generate(src, max_len=25)
+    with pytest.raises(ValueError, match="beam_size"):
+        model.generate(src, max_len=10, beam_size=0)
+    with pytest.raises(ValueError, match="max_src_len"):
+        model.generate(random_sources(0, length=17), max_len=10)
