@@ -138,6 +138,9 @@ class RunConfig:
         return [key for key in mine if key not in OPERATIONAL_FIELDS and mine[key] != theirs[key]]
 
 
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
 def _base_type(hint: Any) -> tuple[type, bool]:
     """(int, True) for `int | None`, (float, False) for `float`."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
@@ -149,11 +152,12 @@ def _base_type(hint: Any) -> tuple[type, bool]:
 def _convert(key: str, value: Any, hint: Any) -> Any:
     """Coerce a plain value to the field's type; YAML reads `1e-4` as a string, so accept that."""
     base, optional = _base_type(hint)
+    wanted = _TYPE_WORDS[base] + (" or none" if optional else "")
+    bad = ValueError(f"config key {key!r} needs {wanted}, got {value!r}")
     if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
         if optional:
             return None
-        raise ValueError(f"config key {key!r} needs a {base.__name__}, got None")
-    bad = ValueError(f"config key {key!r} needs a {base.__name__}, got {value!r}")
+        raise bad
     if base is bool:
         if isinstance(value, bool):
             return value

@@ -16,6 +16,7 @@ from mathformer.files import atomic_path
 from mathformer.problems import Problem
 
 FORMAT_VERSION = 1
+_ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the earliest a zip file can hold
 _KEYS = ("inputs", "targets", "task", "spectrum", "law", "n", "coeff_range", "seed", "format_version")
 
 
@@ -43,20 +44,26 @@ def generate_dataset(problem: Problem, size: int, seed: int) -> Dataset:
 
 
 def save_dataset(dataset: Dataset, path: str | Path) -> None:
+    """Write an .npz that `np.load` reads; the same dataset always gives the same bytes."""
     problem = dataset.problem
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a handle: savez would append .npz to a name
-        np.savez(
-            handle,
-            inputs=dataset.inputs,
-            targets=dataset.targets,
-            task=np.array(problem.task),
-            spectrum=np.array(problem.spectrum),
-            law=np.array(problem.law),
-            n=np.array(problem.n),
-            coeff_range=np.array(problem.coeff_range),
-            seed=np.array(dataset.seed),
-            format_version=np.array(FORMAT_VERSION),
-        )
+    arrays = {
+        "inputs": dataset.inputs,
+        "targets": dataset.targets,
+        "task": np.array(problem.task),
+        "spectrum": np.array(problem.spectrum),
+        "law": np.array(problem.law),
+        "n": np.array(problem.n),
+        "coeff_range": np.array(problem.coeff_range),
+        "seed": np.array(dataset.seed),
+        "format_version": np.array(FORMAT_VERSION),
+    }
+    # np.savez stamps each member with the current time; a fixed stamp keeps the bytes (and so the
+    # DVC hash) of a regenerated set unchanged.
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            member = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIMESTAMP)
+            with archive.open(member, "w", force_zip64=True) as handle:
+                np.lib.format.write_array(handle, np.asarray(array), allow_pickle=False)
 
 
 def load_dataset(path: str | Path) -> Dataset:

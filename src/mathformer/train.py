@@ -405,9 +405,11 @@ class _Trainer:
                 f"loss became {float(losses[index])} at step {first_step + index}; "
                 f"last good checkpoint: {self._last_good_checkpoint()}; lower lr or change the config"
             )
-        self.state.epoch_loss_sum += float(losses.sum())
-        self.state.epoch_loss_steps += len(losses)
-        return float(losses.mean())
+        values = losses.tolist()
+        for value in values:  # one by one, so the sum is the same however checkpoints split the epoch
+            self.state.epoch_loss_sum += value
+        self.state.epoch_loss_steps += len(values)
+        return sum(values) / len(values)
 
     def evaluate(self) -> dict[str, float]:
         """Greedy-decode every evaluation set: {column name: accuracy}."""

@@ -1,0 +1,170 @@
+"""Datasets on disk and the seeded training stream."""
+
+from __future__ import annotations
+
+import itertools
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from mathformer import data
+from mathformer.data import (
+    FORMAT_VERSION,
+    TrainingStream,
+    generate_dataset,
+    load_dataset,
+    save_dataset,
+)
+from mathformer.encoding import Vocabulary
+from mathformer.problems import Problem
+
+EIGENVALUES = Problem("eigenvalues", n=3)
+VOCAB = Vocabulary("FP15", "P1000")
+
+
+@pytest.mark.parametrize(
+    "problem",
+    [EIGENVALUES, Problem("eigenvectors", n=2, spectrum="laplace"), Problem("inversion", n=3, law="gaussian")],
+)
+def test_round_trip_keeps_problem_arrays_and_seed(tmp_path, problem):
+    dataset = generate_dataset(problem, 20, seed=7)
+    path = tmp_path / "set.npz"
+    save_dataset(dataset, path)
+    loaded = load_dataset(path)
+    assert loaded.problem == problem
+    assert loaded.seed == 7
+    np.testing.assert_array_equal(loaded.inputs, dataset.inputs)
+    np.testing.assert_array_equal(loaded.targets, dataset.targets)
+    assert loaded.targets.shape == (20, *problem.target_shape)
+    assert [p.name for p in tmp_path.iterdir()] == ["set.npz"]  # no temporary file left behind
+
+
+def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
+    save_dataset(generate_dataset(EIGENVALUES, 50, seed=3), tmp_path / "a.npz")
+    save_dataset(generate_dataset(EIGENVALUES, 50, seed=3), tmp_path / "b.npz")
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    other = generate_dataset(EIGENVALUES, 50, seed=4)
+    assert not np.array_equal(other.inputs, load_dataset(tmp_path / "a.npz").inputs)
+
+
+def test_failed_save_leaves_neither_file_nor_temporary(tmp_path, monkeypatch):
+    def broken_write(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(data.np.lib.format, "write_array", broken_write)
+    with pytest.raises(OSError, match="disk full"):
+        save_dataset(generate_dataset(EIGENVALUES, 5, seed=0), tmp_path / "set.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_file_is_a_file_not_found_error_naming_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        load_dataset(tmp_path / "nope.npz")
+
+
+def test_garbage_file_is_a_one_line_error_naming_it(tmp_path):
+    path = tmp_path / "garbage.npz"
+    path.write_bytes(b"not a zip archive at all")
+    with pytest.raises(ValueError, match="garbage.npz") as error:
+        load_dataset(path)
+    assert "\n" not in str(error.value)
+
+
+def test_truncated_file_is_an_error(tmp_path):
+    path = tmp_path / "cut.npz"
+    save_dataset(generate_dataset(EIGENVALUES, 50, seed=0), path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(ValueError, match="cut.npz"):
+        load_dataset(path)
+
+
+def test_npz_without_dataset_fields_is_rejected(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, inputs=np.zeros((2, 3, 3)))
+    with pytest.raises(ValueError, match="missing targets"):
+        load_dataset(path)
+
+
+def test_other_format_version_is_rejected(tmp_path, monkeypatch):
+    path = tmp_path / "future.npz"
+    monkeypatch.setattr(data, "FORMAT_VERSION", FORMAT_VERSION + 1)
+    save_dataset(generate_dataset(EIGENVALUES, 5, seed=0), path)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=f"version {FORMAT_VERSION + 1}"):
+        load_dataset(path)
+
+
+def test_written_file_is_a_plain_npz(tmp_path):
+    path = tmp_path / "set.npz"
+    save_dataset(generate_dataset(EIGENVALUES, 5, seed=0), path)
+    with zipfile.ZipFile(path) as archive:
+        assert "inputs.npy" in archive.namelist()
+    with np.load(path) as archive:
+        assert str(archive["task"]) == "eigenvalues"
+
+
+def test_bad_size_and_seed_are_rejected():
+    with pytest.raises(ValueError, match="size"):
+        generate_dataset(EIGENVALUES, 0, seed=0)
+    with pytest.raises(ValueError, match="seed"):
+        generate_dataset(EIGENVALUES, 3, seed=-1)
+
+
+def _stream(start_batch: int = 0, **kwargs) -> TrainingStream:
+    return TrainingStream(EIGENVALUES, VOCAB, batch_size=8, seed=11, start_batch=start_batch, **kwargs)
+
+
+def _take(batches, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    return list(itertools.islice(batches, count))
+
+
+def _assert_same(first, second) -> None:
+    assert len(first) == len(second)
+    for (src_a, tgt_a), (src_b, tgt_b) in zip(first, second):
+        assert torch.equal(src_a, src_b) and torch.equal(tgt_a, tgt_b)
+
+
+def test_stream_batches_are_encoded_problems():
+    src, tgt = next(iter(_stream()))
+    assert src.dtype == tgt.dtype == torch.int64
+    assert src.shape == (8, VOCAB.source_length(EIGENVALUES.input_shape))
+    assert tgt.shape == (8, VOCAB.target_length(EIGENVALUES.target_shape))
+    values, ok = VOCAB.decode_target(tgt.numpy(), EIGENVALUES.target_shape)
+    assert ok.all()
+    assert (np.diff(values, axis=1) >= 0).all()  # eigenvalues come sorted
+
+
+def test_stream_batches_differ_from_each_other():
+    (src_a, _), (src_b, _) = _take(iter(_stream()), 2)
+    assert not torch.equal(src_a, src_b)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stream_is_the_same_for_any_worker_count(workers):
+    in_process = _take(iter(_stream()), 6)
+    loader = DataLoader(_stream(), batch_size=None, num_workers=workers)
+    _assert_same(in_process, _take(iter(loader), 6))
+
+
+def test_stream_resumes_from_a_batch_position():
+    whole = _take(iter(_stream()), 5)
+    _assert_same(whole[3:], _take(iter(_stream(start_batch=3)), 2))
+    loader = DataLoader(_stream(start_batch=3), batch_size=None, num_workers=2)
+    _assert_same(whole[3:], _take(iter(loader), 2))
+
+
+def test_stream_from_a_fixed_set_draws_its_rows():
+    fixed = generate_dataset(EIGENVALUES, 4, seed=0)
+    src, _ = next(iter(_stream(fixed=fixed)))
+    allowed = {tuple(row) for row in VOCAB.encode_source(fixed.inputs).tolist()}
+    assert {tuple(row) for row in src.tolist()} <= allowed
+
+
+def test_stream_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainingStream(EIGENVALUES, VOCAB, batch_size=0, seed=0)
+    with pytest.raises(ValueError, match="non-negative"):
+        TrainingStream(EIGENVALUES, VOCAB, batch_size=4, seed=0, start_batch=-1)

@@ -1,0 +1,229 @@
+"""Training runs end to end on a tiny model: files, log, stopping, resuming, and its errors."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+import signal
+
+import pytest
+import torch
+import yaml
+
+from mathformer import train as train_module
+from mathformer.config import RunConfig
+from mathformer.data import generate_dataset, save_dataset
+from mathformer.evaluate import load_model
+from mathformer.problems import Problem
+from mathformer.train import (
+    TrainingError,
+    TrainingInterrupted,
+    learning_rate,
+    log_columns,
+    train,
+)
+
+# 8 examples a step, 4 steps an epoch, 3 epochs.
+TINY = RunConfig(
+    task="eigenvalues",
+    n=2,
+    enc_layers=1,
+    dec_layers=1,
+    enc_dim=32,
+    dec_dim=32,
+    enc_heads=2,
+    dec_heads=2,
+    batch_size=8,
+    lr=1e-3,
+    warmup=3,
+    epoch_size=32,
+    max_examples=96,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: threads only add noise on a shared machine
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sets")
+    paths = {}
+    for name, spectrum in [("valid", "semicircle"), ("laplace", "laplace")]:
+        paths[name] = folder / f"{name}.npz"
+        save_dataset(generate_dataset(Problem("eigenvalues", n=2, spectrum=spectrum), 24, seed=5), paths[name])
+    paths["vectors"] = folder / "vectors.npz"
+    save_dataset(generate_dataset(Problem("eigenvectors", n=2), 4, seed=5), paths["vectors"])
+    return paths
+
+
+def _run(cfg, run_dir, sets, **kwargs):
+    return train(cfg, run_dir, sets["valid"], {"laplace": sets["laplace"]}, device="cpu", **kwargs)
+
+
+def _log(run_dir) -> list[dict[str, str]]:
+    with open(run_dir / "train_log.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def _assert_same_tensors(first: dict, second: dict) -> None:
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, sets):
+    """One uninterrupted run of TINY, shared by the tests that only read its outputs."""
+    run_dir = tmp_path_factory.mktemp("run")
+    torch.set_num_threads(1)
+    _run(dataclasses.replace(TINY, weak_accuracy=0.5), run_dir, sets)
+    return run_dir
+
+
+def test_a_run_writes_every_file(finished_run):
+    names = {path.name for path in finished_run.iterdir()}
+    assert names == {"model.pt", "weak.pt", "train_log.csv", "config.yaml", "env.json", "ckpt"}
+    assert [path.name for path in (finished_run / "ckpt").iterdir()] == ["state.pt"]
+    saved = yaml.safe_load((finished_run / "config.yaml").read_text())
+    assert RunConfig.from_dict(saved) == dataclasses.replace(TINY, weak_accuracy=0.5)
+    assert "torch" in (finished_run / "env.json").read_text()
+
+
+def test_log_has_one_row_per_epoch_with_every_column(finished_run):
+    rows = _log(finished_run)
+    assert list(rows[0].keys()) == log_columns(["laplace"])
+    assert list(rows[0].keys())[5:9] == ["valid_acc_5", "valid_acc_2", "valid_acc_1", "valid_acc_0.5"]
+    assert [int(row["examples"]) for row in rows] == [32, 64, 96]
+    assert all(math.isfinite(float(row["loss"])) and 0 <= float(row["laplace_acc_5"]) <= 1 for row in rows)
+    assert float(rows[-1]["wall_seconds"]) >= float(rows[0]["wall_seconds"]) > 0
+
+
+def test_model_file_loads_for_evaluation(finished_run):
+    model, run_config, vocab = load_model(finished_run / "model.pt")
+    assert run_config["task"] == "eigenvalues" and vocab.output_encoding == "P1000"
+    src = torch.from_numpy(vocab.encode_source(Problem("eigenvalues", n=2).sample(3, __import__("numpy").random.default_rng(0))[0]))
+    assert model.generate(src, max_len=vocab.target_length((2,))).shape[0] == 3
+    saved = torch.load(finished_run / "model.pt", weights_only=True)
+    assert (saved["examples"], saved["stop_reason"]) == (96, "max_examples")
+
+
+def test_weak_snapshot_is_an_earlier_epoch(finished_run):
+    weak = torch.load(finished_run / "weak.pt", weights_only=True)
+    # With accuracy flat at its start, the first epoch is (and stays) the closest to 50 %.
+    first = float(_log(finished_run)[0]["valid_acc_5"])
+    assert weak["valid_accuracy"] == first and weak["epoch"] == 1 and weak["examples"] == 32
+    final = _weights(finished_run / "model.pt")
+    assert any(not torch.equal(weak["state_dict"][key], final[key]) for key in final)
+
+
+def test_rerunning_a_finished_run_changes_nothing(finished_run, sets):
+    before = _weights(finished_run / "model.pt")
+    rows = _log(finished_run)
+    _run(dataclasses.replace(TINY, weak_accuracy=0.5), finished_run, sets)
+    _assert_same_tensors(before, _weights(finished_run / "model.pt"))
+    assert _log(finished_run) == rows
+
+
+def _interrupt_at(monkeypatch, stop_step: int) -> None:
+    """Send ourselves SIGUSR1 (what SLURM sends before a requeue) right after step `stop_step`."""
+    original = train_module._Trainer.train_step
+
+    def train_step(self, src, tgt):
+        original(self, src, tgt)
+        if self.state.step == stop_step:
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    monkeypatch.setattr(train_module._Trainer, "train_step", train_step)
+
+
+@pytest.mark.parametrize("stop_step", [6, 4])  # inside an epoch; right after an evaluation
+def test_resumed_run_ends_with_the_same_weights(finished_run, tmp_path, sets, monkeypatch, stop_step):
+    cfg = dataclasses.replace(TINY, weak_accuracy=0.5, checkpoint_minutes=1e-9)  # also a timed save every step
+    _interrupt_at(monkeypatch, stop_step)
+    with pytest.raises(TrainingInterrupted, match=f"SIGUSR1 at step {stop_step}") as stop:
+        _run(cfg, tmp_path, sets)
+    assert stop.value.exit_code == train_module.INTERRUPTED_EXIT_CODE
+    assert not (tmp_path / "model.pt").exists()
+    assert len(_log(tmp_path)) == stop_step // 4
+    monkeypatch.undo()
+
+    _run(cfg, tmp_path, sets)
+    _assert_same_tensors(_weights(finished_run / "model.pt"), _weights(tmp_path / "model.pt"))
+    _assert_same_tensors(_weights(finished_run / "weak.pt"), _weights(tmp_path / "weak.pt"))
+    resumed, whole = _log(tmp_path), _log(finished_run)
+    for row in (*resumed, *whole):
+        row.pop("wall_seconds")
+    assert resumed == whole
+    uninterrupted = torch.load(finished_run / "ckpt" / "state.pt", weights_only=True)["optimizer"]["state"]
+    continued = torch.load(tmp_path / "ckpt" / "state.pt", weights_only=True)["optimizer"]["state"]
+    for index in uninterrupted:
+        _assert_same_tensors(uninterrupted[index], continued[index])
+
+
+def test_checkpoint_of_another_config_is_refused(finished_run, sets):
+    changed = dataclasses.replace(TINY, weak_accuracy=0.5, lr=2e-3, n=2, warmup=4)
+    with pytest.raises(ValueError, match=r"another config: lr \(0.001 there, 0.002 now\), warmup") as error:
+        _run(changed, finished_run, sets)
+    assert "\n" not in str(error.value)
+
+
+def test_corrupt_checkpoint_is_an_error_naming_it(tmp_path, sets):
+    state = tmp_path / "ckpt" / "state.pt"
+    state.parent.mkdir()
+    state.write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match=r"corrupt checkpoint .*state\.pt") as error:
+        _run(TINY, tmp_path, sets)
+    assert "\n" not in str(error.value)
+    assert state.read_bytes() == b"\x00garbage"  # left alone for the user to inspect
+
+
+def test_diverging_loss_stops_with_the_step_and_the_checkpoint(tmp_path, sets):
+    with pytest.raises(TrainingError, match=r"loss became (nan|inf) at step \d+; last good checkpoint: none saved"):
+        _run(dataclasses.replace(TINY, lr=1e30, warmup=0), tmp_path, sets)
+    assert not (tmp_path / "model.pt").exists()
+
+
+def test_patience_stops_a_run_that_does_not_improve(tmp_path, sets):
+    # Accuracy cannot rise above its start in a handful of steps: the second epoch is no better.
+    _run(dataclasses.replace(TINY, patience=1, max_examples=800), tmp_path, sets)
+    assert len(_log(tmp_path)) == 2
+    assert torch.load(tmp_path / "model.pt", weights_only=True)["stop_reason"] == "patience"
+
+
+def test_evaluation_sets_must_match_the_task(tmp_path, sets):
+    with pytest.raises(ValueError, match="vectors.npz holds eigenvectors with n=2, but this run trains eigenvalues"):
+        train(TINY, tmp_path, sets["valid"], {"vectors": sets["vectors"]}, device="cpu")
+    with pytest.raises(ValueError, match="test set name 'valid'"):
+        train(TINY, tmp_path, sets["valid"], {"valid": sets["valid"]}, device="cpu")
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        train(TINY, tmp_path, tmp_path / "missing.npz", device="cpu")
+
+
+def test_fp16_needs_cuda(tmp_path, sets):
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        _run(dataclasses.replace(TINY, precision="fp16"), tmp_path, sets)
+
+
+def test_learning_rate_schedules():
+    cfg = RunConfig(task="eigenvalues", lr=1.0, warmup=10)
+    assert learning_rate(cfg, 0, 100) == pytest.approx(0.1)
+    assert learning_rate(cfg, 9, 100) == pytest.approx(1.0)
+    assert learning_rate(cfg, 10, 100) == pytest.approx(1.0)
+    assert learning_rate(cfg, 55, 100) == pytest.approx(0.5)
+    assert learning_rate(cfg, 100, 100) == pytest.approx(0.0)
+    invsqrt = dataclasses.replace(cfg, schedule="invsqrt")
+    assert learning_rate(invsqrt, 10, 100) == pytest.approx(1.0)
+    assert learning_rate(invsqrt, 40, 100) == pytest.approx(0.5)
+    assert learning_rate(dataclasses.replace(cfg, schedule="constant"), 99, 100) == 1.0
+    assert learning_rate(dataclasses.replace(cfg, warmup=0), 0, 100) == 1.0
