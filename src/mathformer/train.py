@@ -300,6 +300,7 @@ class _Trainer:
         self.pending_losses: list[torch.Tensor] = []
         self.session_start = time.monotonic()
         self.last_checkpoint = self.session_start
+        self.checkpoint_step: int | None = None  # step of the state in ckpt_path
         self.last_lr = learning_rate(cfg, 0, self.total_steps)
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -311,8 +312,8 @@ class _Trainer:
         path = self.ckpt_path
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:  # any failure to unpickle means the file cannot be trusted
-            raise ValueError(f"corrupt checkpoint {path} ({_first_line(error)}); delete it to start over") from None
+        except Exception:  # any failure to unpickle means the file cannot be trusted
+            raise ValueError(f"corrupt checkpoint {path} (torch.load cannot read it); delete it to start over") from None
         if not isinstance(saved, dict) or saved.get("format_version") != CHECKPOINT_FORMAT:
             raise ValueError(f"corrupt checkpoint {path} (not a mathformer checkpoint of format {CHECKPOINT_FORMAT})")
         try:
@@ -332,6 +333,7 @@ class _Trainer:
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise ValueError(f"corrupt checkpoint {path} ({_first_line(error)}); delete it to start over") from None
         self.last_lr = learning_rate(self.cfg, max(self.state.step - 1, 0), self.total_steps)
+        self.checkpoint_step = self.state.step
         return True
 
     def save_checkpoint(self) -> None:
@@ -351,11 +353,12 @@ class _Trainer:
             self.ckpt_path,
         )
         self.last_checkpoint = time.monotonic()
+        self.checkpoint_step = self.state.step
 
     def _last_good_checkpoint(self) -> str:
-        if not self.ckpt_path.exists():
+        if self.checkpoint_step is None:
             return "none saved (a rerun starts from step 0)"
-        return str(self.ckpt_path)
+        return f"{self.ckpt_path} (step {self.checkpoint_step})"
 
     # ---- the loop ----------------------------------------------------------------------------
 
