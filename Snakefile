@@ -1,0 +1,101 @@
+# mathformer: a replication of F. Charton (2022), "What is my math transformer doing?", as a
+# Snakemake workflow. The rules call the `mathformer` CLI; see README.md and config/README.md.
+#
+# Every output lies under results/<scale>/ (config key `scale`):
+#   data/<task>/n<n>_<law>_A<range>/<spectrum>_<role>.npz   fixed valid / test / ood sets
+#   models/<run>/{model.pt,weak.pt,train_log.csv,config.yaml,env.json}   (+ undeclared ckpt/)
+#   eval/<run>/<model|weak>/<spectrum>_<role>.{parquet,json}   predictions and accuracy summary
+#   tables/*.{csv,md,tex}, figures/*.{pdf,png}, report/report.html
+# Logs go to logs/<scale>/, Snakemake benchmarks to benchmarks/<scale>/.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+report: "workflow/report/workflow.rst"
+
+
+##### load rules #####
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/report.smk"
+
+
+##### target rules #####
+# `snakemake <target>` builds one stage (and what it needs): data, models, evaluation,
+# failures (results 1 and 2), ood (result 3), figures, tables, report; `all` is everything.
+
+
+localrules:
+    all,
+    data,
+    models,
+    evaluation,
+    failures,
+    ood,
+    figures,
+    tables,
+    report,
+    analyse_roughly_right,
+    analyse_predictability,
+    analyse_ood,
+    render_report,
+
+
+rule all:
+    default_target: True
+    input:
+        analysis_outputs(scheduled_analyses()),
+        report_output(),
+
+
+rule data:
+    input:
+        all_datasets(),
+
+
+rule models:
+    input:
+        all_models(),
+
+
+rule evaluation:
+    input:
+        all_evaluations(),
+
+
+rule failures:
+    input:
+        failure_outputs(),
+
+
+rule ood:
+    input:
+        ood_outputs(),
+
+
+rule figures:
+    input:
+        analysis_outputs(scheduled_analyses(), "figures"),
+
+
+rule tables:
+    input:
+        analysis_outputs(scheduled_analyses(), "tables"),
+
+
+rule report:
+    input:
+        report_output(),

@@ -1,0 +1,300 @@
+# Helpers only: the run table built from config, wildcard constraints, and the input/param
+# functions (all named get_*) that the rules in the other .smk files call.
+
+import re
+import shlex
+import zlib
+from dataclasses import fields
+from pathlib import Path
+
+from mathformer.config import RunConfig
+from mathformer.problems import LAWS, SPECTRA, TASKS
+
+
+SCALE = config["scale"]
+
+# The analyses a run may feed, and the tasks each one makes sense for.
+ANALYSIS_TASKS = {
+    "roughly_right": ("eigenvectors",),
+    "predictability": ("eigenvectors", "inversion", "syminverse"),
+    "ood": ("eigenvalues", "eigenvectors", "syminverse"),  # inversion ignores the spectrum
+}
+# Analyses whose runs are evaluated on the failure-analysis test set of their own spectrum.
+FAILURE_ANALYSES = ("roughly_right", "predictability")
+
+# Workflow files read by rules; absolute so that `--directory` (the smoke test) still finds them.
+NOTEBOOK_DIR = Path(workflow.basedir) / "workflow" / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+CLAIMS = Path(workflow.basedir) / "config" / "claims.yaml"
+
+
+# ---- the run table ---------------------------------------------------------------------------
+
+
+def load_runs(rows: list[dict], defaults: dict) -> dict[str, dict]:
+    """name -> {"settings": RunConfig, "analyses": [...]}; stops at the first bad row, naming it."""
+    workflow_keys = ("name", "experiment", "analyses")
+    runs = {}
+    for row in rows:
+        name = row["name"]
+        if name in runs:
+            raise ValueError(f"run name {name!r} appears twice in config 'runs'; names must be unique")
+        settings = {**defaults, **{key: value for key, value in row.items() if key not in workflow_keys}}
+        try:
+            run_config = RunConfig.from_dict(settings)
+        except ValueError as error:
+            raise ValueError(f"config run {name!r}: {error}") from None
+        for analysis in row.get("analyses", []):
+            if run_config.task not in ANALYSIS_TASKS[analysis]:
+                raise ValueError(
+                    f"config run {name!r}: analysis {analysis!r} does not apply to task "
+                    f"{run_config.task!r}; it applies to {', '.join(ANALYSIS_TASKS[analysis])}"
+                )
+        runs[name] = {"settings": run_config, "analyses": list(row.get("analyses", []))}
+    return runs
+
+
+RUNS = load_runs(config["runs"], config["run_defaults"])
+
+
+def alternatives(names) -> str:
+    """A regex matching exactly one of `names` (and nothing at all when there are none)."""
+    names = list(names)
+    return "|".join(map(re.escape, names)) if names else "(?!)"
+
+
+wildcard_constraints:
+    scale=re.escape(SCALE),
+    run=alternatives(RUNS),
+    task=alternatives(TASKS),
+    spectrum=alternatives(SPECTRA),
+    law=alternatives(LAWS),
+    n=r"\d+",
+    coeff_range=r"\d[0-9.e+-]*",
+    role="valid|test|ood",
+    weights="model|weak",
+
+
+def runs_for(analysis: str) -> list[str]:
+    return [name for name, run in RUNS.items() if analysis in run["analyses"]]
+
+
+def keeps_weak(name: str) -> bool:
+    return RUNS[name]["settings"].weak_accuracy is not None
+
+
+def weak_runs() -> list[str]:
+    return [name for name in RUNS if keeps_weak(name)]
+
+
+def evaluated_models(name: str) -> list[str]:
+    """The weights of a run that get evaluated: the final model, and the weak snapshot if kept."""
+    return ["model", "weak"] if keeps_weak(name) else ["model"]
+
+
+# ---- datasets --------------------------------------------------------------------------------
+
+ROLE_SIZES = {"valid": "valid_size", "test": "test_size", "ood": "ood_size"}
+
+
+def dataset_path(settings: RunConfig, spectrum: str, role: str) -> str:
+    """The fixed set of `role` for the run's problem, drawn with the given spectrum."""
+    return (
+        f"results/{SCALE}/data/{settings.task}/n{settings.n}_{settings.law}_A{settings.coeff_range:g}/"
+        f"{spectrum}_{role}.npz"
+    )
+
+
+def get_dataset_size(wildcards) -> int:
+    return config["data"][ROLE_SIZES[wildcards.role]]
+
+
+def get_dataset_seed(wildcards) -> int:
+    """A seed per set, stable across runs and machines, and distinct for every set and base seed."""
+    identity = "/".join(
+        (wildcards.task, wildcards.n, wildcards.law, wildcards.coeff_range, wildcards.spectrum, wildcards.role)
+    )
+    return config["data"]["seed"] * 2**32 + zlib.crc32(identity.encode())
+
+
+def evaluation_sets(name: str) -> list[tuple[str, str]]:
+    """(spectrum, role) of every test set a run is evaluated on."""
+    run = RUNS[name]
+    sets = []
+    if any(analysis in run["analyses"] for analysis in FAILURE_ANALYSES):
+        sets.append((run["settings"].spectrum, "test"))
+    if "ood" in run["analyses"]:
+        sets += [(spectrum, "ood") for spectrum in config["ood"]["test_spectra"]]
+    return sets
+
+
+def all_datasets() -> list[str]:
+    paths = set()
+    for name, run in RUNS.items():
+        settings = run["settings"]
+        paths.add(dataset_path(settings, settings.spectrum, "valid"))
+        paths.update(dataset_path(settings, spectrum, role) for spectrum, role in evaluation_sets(name))
+    return sorted(paths)
+
+
+# ---- training --------------------------------------------------------------------------------
+
+
+def monitored_sets(name: str) -> dict[str, str]:
+    """Test sets scored after every epoch (learning curves per spectrum): test name -> path."""
+    run = RUNS[name]
+    if "ood" not in run["analyses"] or not config["ood"]["monitor"]:
+        return {}
+    settings = run["settings"]
+    return {spectrum: dataset_path(settings, spectrum, "ood") for spectrum in config["ood"]["test_spectra"]}
+
+
+def get_valid_set(wildcards) -> str:
+    settings = RUNS[wildcards.run]["settings"]
+    return dataset_path(settings, settings.spectrum, "valid")
+
+
+def get_monitored_sets(wildcards) -> list[str]:
+    return list(monitored_sets(wildcards.run).values())
+
+
+def get_monitor_flags(wildcards) -> str:
+    return " ".join(f"--test {shlex.quote(f'{test}={path}')}" for test, path in monitored_sets(wildcards.run).items())
+
+
+def option_flag(name: str, value) -> str:
+    """The `mathformer train` flag for one RunConfig field (see mathformer.config.add_run_options)."""
+    option = name.replace("_", "-")
+    if isinstance(value, bool):
+        return f"--{option}" if value else f"--no-{option}"
+    return f"--{option} {shlex.quote('none' if value is None else str(value))}"
+
+
+def get_train_options(wildcards) -> str:
+    """Every RunConfig field, spelled out: the command alone says what the run computes, and any
+    change to a run's settings changes this param, so Snakemake retrains that run only."""
+    settings = RUNS[wildcards.run]["settings"]
+    return " ".join(option_flag(spec.name, getattr(settings, spec.name)) for spec in fields(settings))
+
+
+def get_run_dir(wildcards, output) -> str:
+    return str(Path(output.model).parent)
+
+
+def get_device(wildcards, resources) -> str:
+    """A job given no GPU (profiles/cpu) runs on the CPU; otherwise CUDA when present."""
+    return "cpu" if resources.gpu == 0 else "auto"
+
+
+def all_models() -> list[str]:
+    return [f"results/{SCALE}/models/{name}/{weights}.pt" for name in RUNS for weights in evaluated_models(name)]
+
+
+# ---- evaluation ------------------------------------------------------------------------------
+
+
+def get_evaluation_set(wildcards) -> str:
+    return dataset_path(RUNS[wildcards.run]["settings"], wildcards.spectrum, wildcards.role)
+
+
+def evaluation_path(name: str, weights: str, spectrum: str, role: str, suffix: str) -> str:
+    return f"results/{SCALE}/eval/{name}/{weights}/{spectrum}_{role}.{suffix}"
+
+
+def all_evaluations() -> list[str]:
+    return [
+        evaluation_path(name, weights, spectrum, role, suffix)
+        for name in RUNS
+        for weights in evaluated_models(name)
+        for spectrum, role in evaluation_sets(name)
+        for suffix in ("parquet", "json")
+    ]
+
+
+# ---- analyses --------------------------------------------------------------------------------
+
+
+def failure_predictions(analysis: str) -> dict[str, str]:
+    """Label -> predictions table of every model a failure analysis reads (weak ones as NAME_weak)."""
+    tables = {}
+    for name in runs_for(analysis):
+        spectrum = RUNS[name]["settings"].spectrum
+        for weights in evaluated_models(name):
+            label = name if weights == "model" else f"{name}_weak"
+            tables[label] = evaluation_path(name, weights, spectrum, "test", "parquet")
+    return tables
+
+
+def get_roughly_right_inputs(wildcards) -> dict[str, str]:
+    return failure_predictions("roughly_right")
+
+
+def get_predictability_inputs(wildcards) -> dict[str, str]:
+    return failure_predictions("predictability")
+
+
+def get_run_flags(wildcards, input) -> str:
+    """`--run LABEL=PREDICTIONS` for every named input (the labels come from the input function)."""
+    return " ".join(f"--run {shlex.quote(f'{label}={path}')}" for label, path in input.items())
+
+
+def ood_summaries() -> dict[str, str]:
+    """TRAIN/TEST -> summary JSON of each OOD run (TRAIN) on each test spectrum (TEST)."""
+    return {
+        f"{name}/{spectrum}": evaluation_path(name, "model", spectrum, "ood", "json")
+        for name in runs_for("ood")
+        for spectrum in config["ood"]["test_spectra"]
+    }
+
+
+def ood_logs() -> dict[str, str]:
+    return {name: f"results/{SCALE}/models/{name}/train_log.csv" for name in runs_for("ood")}
+
+
+def get_ood_summaries(wildcards) -> list[str]:
+    return list(ood_summaries().values())
+
+
+def get_ood_logs(wildcards) -> list[str]:
+    return list(ood_logs().values())
+
+
+def get_ood_flags(wildcards) -> str:
+    summaries = (f"--summary {shlex.quote(f'{key}={path}')}" for key, path in ood_summaries().items())
+    logs = (f"--log {shlex.quote(f'{key}={path}')}" for key, path in ood_logs().items())
+    return " ".join([*summaries, *logs])
+
+
+def scheduled_analyses() -> list[str]:
+    """The analysis rules this config needs (an analysis with no runs is left out)."""
+    return [f"analyse_{analysis}" for analysis in ANALYSIS_TASKS if runs_for(analysis)]
+
+
+def analysis_outputs(analyses: list[str], folder: str | None = None) -> list[str]:
+    """Outputs of the given analysis rules, all or only those under results/<scale>/<folder>/."""
+    paths = [path for analysis in analyses for path in expand(getattr(rules, analysis).output, scale=SCALE)]
+    return [path for path in paths if folder is None or Path(path).parent.name == folder]
+
+
+def get_report_inputs(wildcards) -> list[str]:
+    return analysis_outputs(scheduled_analyses())
+
+
+def report_notebooks() -> list[str]:
+    return [f"results/{{scale}}/report/{notebook.stem}.ipynb" for notebook in NOTEBOOKS]
+
+
+# ---- targets ---------------------------------------------------------------------------------
+
+
+def failure_outputs() -> list[str]:
+    wanted = ("analyse_roughly_right", "analyse_predictability")
+    return analysis_outputs([rule for rule in scheduled_analyses() if rule in wanted])
+
+
+def ood_outputs() -> list[str]:
+    return analysis_outputs([rule for rule in scheduled_analyses() if rule == "analyse_ood"])
+
+
+def report_output() -> str:
+    return f"results/{SCALE}/report/report.html"

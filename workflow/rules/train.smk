@@ -1,0 +1,45 @@
+# One model per row of config `runs`. The declared outputs are written when training ends; the
+# resumable state lives in the undeclared ckpt/ folder beside them, because Snakemake deletes the
+# declared outputs of a failed (or pre-empted) job and a retry must be able to resume.
+
+
+rule train:
+    input:
+        valid=get_valid_set,
+        monitored=get_monitored_sets,
+    output:
+        model="results/{scale}/models/{run}/model.pt",
+        train_log="results/{scale}/models/{run}/train_log.csv",
+        config="results/{scale}/models/{run}/config.yaml",
+        env="results/{scale}/models/{run}/env.json",
+    log:
+        "logs/{scale}/train/{run}.log",
+    benchmark:
+        "benchmarks/{scale}/train/{run}.tsv"
+    params:
+        run_dir=get_run_dir,
+        options=get_train_options,
+        monitor=get_monitor_flags,
+        device=get_device,
+    threads: 8
+    resources:
+        gpu=1,
+    wildcard_constraints:
+        run=alternatives(name for name in RUNS if not keeps_weak(name)),
+    conda:
+        "../../environment.yml"
+    shell:
+        "mathformer train {params.run_dir} {params.options} --valid {input.valid} {params.monitor}"
+        " --device {params.device} --threads {threads} > {log} 2>&1"
+
+
+# Runs with `weak_accuracy` also keep weak.pt, the earlier, weaker snapshot the paper analyses.
+use rule train as train_keeping_weak with:
+    output:
+        model="results/{scale}/models/{run}/model.pt",
+        train_log="results/{scale}/models/{run}/train_log.csv",
+        config="results/{scale}/models/{run}/config.yaml",
+        env="results/{scale}/models/{run}/env.json",
+        weak="results/{scale}/models/{run}/weak.pt",
+    wildcard_constraints:
+        run=alternatives(weak_runs()),
