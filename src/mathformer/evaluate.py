@@ -1,0 +1,237 @@
+"""Decode a fixed test set with a trained model and score it.
+
+`evaluate` writes two files: a predictions table (parquet, one row per test matrix, everything the
+failure analyses need) and a small summary JSON (accuracy at each tolerance and the counts).
+`summarise` and `read_predictions` are the pieces the analyses and tests reuse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from tqdm import tqdm
+
+from mathformer.data import Dataset, load_dataset
+from mathformer.encoding import Vocabulary
+from mathformer.files import atomic_path, versions
+from mathformer.metrics import (
+    TOLERANCES,
+    accuracy,
+    prediction_properties,
+    problem_features,
+    task_error,
+)
+from mathformer.model import ModelConfig, Seq2Seq
+
+METADATA_KEY = b"mathformer"
+# The columns every predictions table starts with; metric columns follow them.
+BASE_COLUMNS = ("index", "input", "target", "prediction", "decodes", "error")
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Seq2Seq, dict, Vocabulary]:
+    """Rebuild the model that training saved in `path` (model.pt or weak.pt), in eval mode on `device`.
+
+    Returns (model, run config as a dict, vocabulary).
+    """
+    # mathformer.train imports this module (its epochs decode with decode_test_set): import it late.
+    from mathformer.train import MODEL_FORMAT, resolve_device
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"model file not found: {path}")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds (pickle, zip, runtime) for a damaged file
+        raise ValueError(f"{path} is not a readable model file ({type(err).__name__})") from None
+    if not isinstance(saved, dict) or saved.get("format_version") != MODEL_FORMAT:
+        found = saved.get("format_version") if isinstance(saved, dict) else None
+        raise ValueError(f"{path} has model format version {found}; this mathformer reads {MODEL_FORMAT}")
+    try:
+        model = Seq2Seq(ModelConfig(**saved["model_config"]))
+        model.load_state_dict(saved["state_dict"])
+        spec = saved["vocab"]
+        vocab = Vocabulary(spec["input_encoding"], spec["output_encoding"], spec["max_dim"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ValueError(f"{path} is not a consistent mathformer model ({type(err).__name__} {detail})") from None
+    target = device if isinstance(device, torch.device) else resolve_device(device)
+    return model.to(target).eval(), dict(saved["run_config"]), vocab
+
+
+def check_compatible(run_config: dict, dataset: Dataset, data_path: str | os.PathLike) -> None:
+    """Refuse a test set of another task or size than the model was trained on."""
+    model_side = (run_config["task"], int(run_config["n"]))
+    data_side = (dataset.problem.task, dataset.problem.n)
+    if model_side != data_side:
+        raise ValueError(
+            f"test set {str(data_path)!r} is task={data_side[0]} n={data_side[1]} but the model was "
+            f"trained for task={model_side[0]} n={model_side[1]}"
+        )
+
+
+def decode_test_set(
+    model: Seq2Seq,
+    vocab: Vocabulary,
+    inputs: np.ndarray,
+    target_shape: tuple[int, ...],
+    beam_size: int,
+    batch_size: int,
+    progress: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predict every input in batches: (values float64 (N, *target_shape), ok bool (N,)).
+
+    Rows whose tokens do not form a well-formed answer come back with ok False and NaN values.
+    """
+    device = next(model.parameters()).device
+    source_ids = vocab.encode_source(inputs)
+    max_len = vocab.target_length(target_shape)
+    count = len(inputs)
+    values = np.full((count, *target_shape), np.nan)
+    ok = np.zeros(count, dtype=bool)
+    # bf16 autocast is where a GPU earns its keep; on CPU fp32 is both faster and exact.
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    with torch.inference_mode(), autocast, tqdm(total=count, unit="matrix", disable=not progress) as bar:
+        for start in range(0, count, batch_size):
+            stop = min(start + batch_size, count)
+            src = torch.from_numpy(source_ids[start:stop]).to(device)
+            tokens = model.generate(src, max_len=max_len, beam_size=beam_size).cpu().numpy()
+            values[start:stop], ok[start:stop] = vocab.decode_target(tokens, target_shape)
+            bar.update(stop - start)
+    return values, ok
+
+
+def _list_column(values: np.ndarray) -> pa.ListArray:
+    """(N, ...) float array -> a parquet list<double> column, one flattened row per matrix."""
+    flat = values.reshape(len(values), -1)
+    offsets = np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.ravel(), type=pa.float64()))
+
+
+def predictions_table(
+    task: str,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    predictions: np.ndarray,
+    ok: np.ndarray,
+) -> pa.Table:
+    """The predictions table of the contract, scored: errors, problem features, prediction properties."""
+    errors = task_error(task, inputs, predictions, ok, targets)
+    columns: dict[str, pa.Array] = {
+        "index": pa.array(np.arange(len(inputs), dtype=np.int64)),
+        "input": _list_column(inputs),
+        "target": _list_column(targets),
+        "prediction": _list_column(predictions),
+        "decodes": pa.array(np.asarray(ok, dtype=bool)),
+        "error": pa.array(np.asarray(errors, dtype=np.float64)),
+    }
+    extra = {**problem_features(task, inputs), **prediction_properties(task, inputs, predictions, ok, targets)}
+    for name, column in extra.items():
+        columns[name] = pa.array(np.asarray(column, dtype=np.float64))
+    return pa.table(columns)
+
+
+def summarise(table: pd.DataFrame | pa.Table) -> dict[str, Any]:
+    """Counts and accuracy at each tolerance of a predictions table (keys of `accuracy` as strings, JSON-ready)."""
+    if isinstance(table, pa.Table):
+        table = table.select(["decodes", "error"]).to_pandas()
+    if len(table) == 0:
+        raise ValueError("cannot score an empty predictions table")
+    errors = table["error"].to_numpy(dtype=np.float64)
+    return {
+        "count": int(len(table)),
+        "decoded": int(table["decodes"].sum()),
+        "accuracy": {str(tol): float(share) for tol, share in accuracy(errors, TOLERANCES).items()},
+    }
+
+
+def write_predictions(table: pa.Table, metadata: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write the table atomically with `metadata` as JSON under the parquet key "mathformer"."""
+    stamped = table.replace_schema_metadata({METADATA_KEY: json.dumps(metadata).encode()})
+    with atomic_path(path) as tmp:
+        pq.write_table(stamped, tmp)
+
+
+def read_predictions(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A predictions table as a DataFrame (list columns hold numpy arrays) and its "mathformer" metadata."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as err:
+        raise ValueError(f"cannot read predictions table {str(path)!r}: {err}") from None
+    raw = (table.schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise ValueError(f"{str(path)!r} is not a mathformer predictions table (no 'mathformer' metadata)")
+    return table.to_pandas(), json.loads(raw)
+
+
+def stack_column(frame: pd.DataFrame, column: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A list column of a predictions table as one float array (N, k), or (N, *shape) when given."""
+    stacked = np.stack(frame[column].to_numpy()).astype(np.float64)
+    return stacked if shape is None else stacked.reshape(len(frame), *shape)
+
+
+def write_summary(summary: dict[str, Any], path: str | os.PathLike) -> None:
+    """The summary as indented JSON, written atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def evaluate(
+    model_path: str | os.PathLike,
+    data_path: str | os.PathLike,
+    out_parquet: str | os.PathLike,
+    summary_json: str | os.PathLike,
+    beam_size: int = 1,
+    batch_size: int = 256,
+    device: str = "auto",
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Decode the test set at `data_path` with the model at `model_path`; write the table and summary.
+
+    Returns the summary. The run is named after the model's folder, the test set after its file.
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    model, run_config, vocab = load_model(model_path, device)
+    dataset = load_dataset(data_path)
+    check_compatible(run_config, dataset, data_path)
+    if len(dataset.inputs) == 0:
+        raise ValueError(f"test set {str(data_path)!r} is empty")
+    problem = dataset.problem
+    predictions, ok = decode_test_set(
+        model, vocab, dataset.inputs, problem.target_shape, beam_size, batch_size, progress=sys.stderr.isatty()
+    )
+    table = predictions_table(problem.task, dataset.inputs, dataset.targets, predictions, ok)
+    run = Path(model_path).resolve().parent.name
+    test_set = Path(data_path).stem
+    metadata = {
+        "task": problem.task,
+        "n": problem.n,
+        "spectrum": problem.spectrum,
+        "train_spectrum": run_config.get("spectrum"),
+        "run": run,
+        "test_set": test_set,
+        "target_shape": list(problem.target_shape),
+        "tolerances": list(TOLERANCES),
+        "beam_size": beam_size,
+        "versions": versions(),
+    }
+    write_predictions(table, metadata, out_parquet)
+    summary = {"run": run, "test_set": test_set, "task": problem.task, **summarise(table)}
+    write_summary(summary, summary_json)
+    return summary
