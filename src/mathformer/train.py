@@ -591,13 +591,15 @@ def train(
     if workers < 0 or eval_batch_size < 1:
         raise ValueError(f"workers must be >= 0 and eval_batch_size >= 1, got {workers} and {eval_batch_size}")
     run_dir = Path(run_dir)
+    resolved_device = resolve_device(device)
+    resolve_precision(cfg.precision, resolved_device)
     eval_sets = _load_eval_sets(cfg, valid, tests or {})
     fixed_train = None
     if train_data is not None:
         fixed_train = load_dataset(train_data)
         if fixed_train.problem != cfg.problem():
             raise ValueError(f"{train_data} holds {fixed_train.problem}, but this run trains {cfg.problem()}")
-    trainer = _Trainer(cfg, run_dir, eval_sets, resolve_device(device), workers, eval_batch_size, fixed_train)
+    trainer = _Trainer(cfg, run_dir, eval_sets, resolved_device, workers, eval_batch_size, fixed_train)
     resumed = trainer.resume()
     _write_run_files(run_dir, cfg)
     if resumed and trainer.state.log_rows:

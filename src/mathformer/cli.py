@@ -1,0 +1,288 @@
+"""The `mathformer` command: one verb per stage of the workflow.
+
+    mathformer generate --task T [--spectrum S --n N --law L --coeff-range A] --size K --seed SEED -o FILE
+    mathformer train RUN_DIR --valid FILE [--test NAME=FILE ...] [--config YAML] [--<run option> VALUE ...]
+    mathformer evaluate --model MODEL.pt --data FILE -o PRED.parquet --summary S.json [--beam N]
+    mathformer analyse roughly-right|predictability --run NAME=PRED.parquet [...] --out DIR
+    mathformer analyse ood --summary TRAIN/TEST=S.json [...] --log TRAIN=train_log.csv [...] --out DIR
+    mathformer report --notebook-dir DIR --results DIR --claims FILE --out DIR
+
+Bad input ends the command with status 1 and one line `mathformer: error: ...` (usage errors:
+status 2, one line too); a training run stopped by SIGTERM/SIGUSR1 ends with status 75 after
+saving its state. Heavy modules are imported inside the verb that needs them, so `--help` and the
+analysis verbs start without loading torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+from mathformer import __version__
+from mathformer.config import RunConfig, add_run_options, run_options_given
+from mathformer.problems import LAWS, SPECTRA, TASKS
+
+PROG = "mathformer"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line (sub-commands inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Stopped(Exception):
+    """A verb ends with its own exit status (a training run interrupted, or diverged)."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind = status, kind
+
+
+def _say(verb: str, text: str) -> None:
+    print(f"{PROG} {verb}: {text}", file=sys.stderr, flush=True)
+
+
+def _named_paths(values: Sequence[str] | None, flag: str) -> dict[str, Path]:
+    """['laplace=a.npz', ...] -> {'laplace': Path('a.npz')}; names must be unique and non-empty."""
+    named: dict[str, Path] = {}
+    for value in values or []:
+        name, separator, path = value.partition("=")
+        if not separator or not name or not path:
+            raise ValueError(f"{flag} expects NAME=FILE, got {value!r}")
+        if name in named:
+            raise ValueError(f"{flag} names {name!r} twice")
+        named[name] = Path(path)
+    return named
+
+
+def _train_test_pairs(values: Sequence[str] | None, flag: str) -> dict[tuple[str, str], Path]:
+    """['laplace/semicircle=s.json', ...] -> {('laplace', 'semicircle'): Path('s.json')}."""
+    pairs: dict[tuple[str, str], Path] = {}
+    for key, path in _named_paths(values, flag).items():
+        train_name, separator, test_name = key.partition("/")
+        if not separator or not train_name or not test_name:
+            raise ValueError(f"{flag} expects TRAIN/TEST=FILE, got {key}={path}")
+        pairs[(train_name, test_name)] = path
+    return pairs
+
+
+# ---- generate ---------------------------------------------------------------------------------
+
+
+def _add_generate(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("generate", help="write a fixed set of problems (.npz)")
+    parser.add_argument("--task", required=True, choices=TASKS)
+    parser.add_argument("--spectrum", default="semicircle", choices=SPECTRA)
+    parser.add_argument("--n", type=int, default=5, help="matrix size (default 5)")
+    parser.add_argument("--law", default="uniform", choices=LAWS, help="coefficient law (default uniform)")
+    parser.add_argument("--coeff-range", type=float, default=10.0, help="coefficient range A (default 10)")
+    parser.add_argument("--size", type=int, required=True, help="number of problems")
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("-o", "--out", type=Path, required=True, help="output .npz file")
+    parser.set_defaults(handler=_generate)
+
+
+def _generate(args: argparse.Namespace) -> None:
+    from mathformer.data import generate_dataset, save_dataset
+    from mathformer.problems import Problem
+
+    problem = Problem(args.task, n=args.n, spectrum=args.spectrum, law=args.law, coeff_range=args.coeff_range)
+    _say(
+        "generate",
+        f"{args.size} {problem.task} problems, n={problem.n}, spectrum {problem.spectrum}, "
+        f"{problem.law} coefficients in +-{problem.coeff_range:g}, seed {args.seed}",
+    )
+    save_dataset(generate_dataset(problem, args.size, args.seed), args.out)
+    _say("generate", f"wrote {args.out}")
+
+
+# ---- train ------------------------------------------------------------------------------------
+
+
+def _add_train(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser(
+        "train",
+        help="train (or resume) a model in RUN_DIR",
+        description="Train a model; rerunning the same command resumes from RUN_DIR/ckpt/state.pt.",
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    parser.add_argument("--valid", type=Path, required=True, help="validation set (.npz)")
+    parser.add_argument("--test", action="append", metavar="NAME=FILE", help="extra set evaluated each epoch")
+    parser.add_argument("--config", type=Path, help="YAML of run options; flags given here override it")
+    parser.add_argument("--train-data", type=Path, help="draw training batches from this fixed set")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--workers", type=int, default=0, help="data-generating processes (default 0)")
+    parser.add_argument("--eval-batch-size", type=int, default=256)
+    add_run_options(parser)
+    parser.set_defaults(handler=_train)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of run options")
+    return values
+
+
+def _train(args: argparse.Namespace) -> None:
+    values = _read_config_file(args.config) if args.config else {}
+    cfg = RunConfig.from_dict({**values, **run_options_given(args)})
+    tests = _named_paths(args.test, "--test")
+    from mathformer.train import TrainingError, TrainingInterrupted, train
+
+    try:
+        model_path = train(
+            cfg,
+            args.run_dir,
+            args.valid,
+            tests,
+            device=args.device,
+            threads=args.threads,
+            workers=args.workers,
+            eval_batch_size=args.eval_batch_size,
+            train_data=args.train_data,
+        )
+    except TrainingInterrupted as stop:
+        raise _Stopped(stop.exit_code, "interrupted", str(stop)) from None
+    except TrainingError as error:
+        raise _Stopped(1, "error", str(error)) from None
+    _say("train", f"wrote {model_path}")
+
+
+# ---- evaluate ---------------------------------------------------------------------------------
+
+
+def _add_evaluate(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("evaluate", help="decode a test set and score it")
+    parser.add_argument("--model", type=Path, required=True, help="model.pt (or weak.pt) of a run")
+    parser.add_argument("--data", type=Path, required=True, help="test set (.npz)")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="predictions table (.parquet)")
+    parser.add_argument("--summary", type=Path, required=True, help="accuracy summary (.json)")
+    parser.add_argument("--beam", type=int, default=1, help="beam size (default 1: greedy)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int)
+    parser.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from mathformer.evaluate import evaluate
+
+    _say("evaluate", f"decoding {args.data} with {args.model}")
+    summary = evaluate(
+        args.model, args.data, args.out, args.summary, args.beam, args.batch_size, args.device, args.threads
+    )
+    shares = "  ".join(f"{float(tol) * 100:g}%: {share:.4f}" for tol, share in summary["accuracy"].items())
+    _say("evaluate", f"{summary['decoded']}/{summary['count']} decoded; accuracy {shares}; wrote {args.out}")
+
+
+# ---- analyse and report -----------------------------------------------------------------------
+
+
+def _add_analyse(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("analyse", help="tables and figures of the paper's results")
+    kinds = parser.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS", parser_class=_Parser)
+    for name, help_text, handler in [
+        ("roughly-right", "what wrong eigenvector predictions still get right", _roughly_right),
+        ("predictability", "which properties predict failures", _predictability),
+    ]:
+        sub = kinds.add_parser(name, help=help_text)
+        sub.add_argument("--run", action="append", required=True, metavar="NAME=PRED.parquet")
+        sub.add_argument("--out", type=Path, required=True, help="results folder (tables/, figures/)")
+        sub.set_defaults(handler=handler)
+    ood = kinds.add_parser("ood", help="out-of-distribution accuracy and learning curves")
+    ood.add_argument("--summary", action="append", required=True, metavar="TRAIN/TEST=SUMMARY.json")
+    ood.add_argument("--log", action="append", required=True, metavar="TRAIN=train_log.csv")
+    ood.add_argument("--out", type=Path, required=True, help="results folder (tables/, figures/)")
+    ood.set_defaults(handler=_ood)
+
+
+def _roughly_right(args: argparse.Namespace) -> None:
+    runs = _named_paths(args.run, "--run")
+    from mathformer.analysis import roughly_right
+
+    _say("analyse", f"roughly-right over {len(runs)} run(s)")
+    roughly_right(runs, args.out)
+    _say("analyse", f"wrote tables and figures under {args.out}")
+
+
+def _predictability(args: argparse.Namespace) -> None:
+    runs = _named_paths(args.run, "--run")
+    from mathformer.analysis import predictability
+
+    _say("analyse", f"predictability over {len(runs)} run(s)")
+    predictability(runs, args.out)
+    _say("analyse", f"wrote tables and figures under {args.out}")
+
+
+def _ood(args: argparse.Namespace) -> None:
+    summaries = _train_test_pairs(args.summary, "--summary")
+    logs = _named_paths(args.log, "--log")
+    from mathformer.analysis import ood
+
+    _say("analyse", f"ood over {len(summaries)} summaries and {len(logs)} training logs")
+    ood(summaries, logs, args.out)
+    _say("analyse", f"wrote tables and figures under {args.out}")
+
+
+def _add_report(verbs: argparse._SubParsersAction) -> None:
+    parser = verbs.add_parser("report", help="run the notebooks and write one HTML report")
+    parser.add_argument("--notebook-dir", type=Path, required=True)
+    parser.add_argument("--results", type=Path, required=True, help="results folder the notebooks read")
+    parser.add_argument("--claims", type=Path, required=True, help="the paper's numbers (YAML)")
+    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from mathformer.report import build_report
+
+    _say("report", f"running the notebooks of {args.notebook_dir}")
+    html = build_report(args.notebook_dir, args.results, args.claims, args.out)
+    _say("report", f"wrote {html}")
+
+
+# ---- entry point ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Replication of Charton (2022), 'What is my math transformer doing?'")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
+    for add in (_add_generate, _add_train, _add_evaluate, _add_analyse, _add_report):
+        add(verbs)
+    return parser
+
+
+def _fail(status: int, kind: str, message: str) -> int:
+    text = " ".join(message.split())  # always one line
+    print(f"{PROG}: {kind}: {text}", file=sys.stderr, flush=True)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except _Stopped as stop:
+        return _fail(stop.status, stop.kind, str(stop))
+    except (ValueError, OSError) as error:
+        return _fail(1, "error", str(error) or type(error).__name__)
+    except KeyboardInterrupt:
+        return _fail(130, "interrupted", "stopped by Ctrl-C")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

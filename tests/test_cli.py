@@ -1,0 +1,137 @@
+"""The `mathformer` command: verbs work end to end, and bad input ends in one line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mathformer import cli
+from mathformer import train as train_module
+from mathformer.data import load_dataset
+
+TINY_FLAGS = [
+    "--task", "eigenvalues", "--n", "2", "--enc-layers", "1", "--dec-layers", "1", "--enc-dim", "32",
+    "--dec-dim", "32", "--enc-heads", "2", "--dec-heads", "2", "--batch-size", "8", "--warmup", "2",
+    "--epoch-size", "16", "--max-examples", "32",
+]  # fmt: skip
+
+
+def _run(capsys, *argv: str) -> tuple[int, list[str]]:
+    """Exit status and the stderr lines of `mathformer ARGV` run in this process."""
+    try:
+        status = cli.main(list(argv))
+    except SystemExit as leave:  # argparse usage errors
+        status = leave.code
+    return status, capsys.readouterr().err.splitlines()
+
+
+def _assert_one_line_error(status: int, lines: list[str], expected_status: int, fragment: str) -> None:
+    """The reason is the last line, the only error line; progress lines may come before it."""
+    assert status == expected_status
+    errors = [line for line in lines if "error: " in line]
+    assert errors == lines[-1:], lines
+    assert lines[-1].startswith("mathformer") and fragment in lines[-1]
+    assert not any("Traceback" in line for line in lines)
+
+
+@pytest.fixture
+def valid(tmp_path, capsys):
+    path = tmp_path / "valid.npz"
+    status, _ = _run(capsys, "generate", "--task", "eigenvalues", "--n", "2", "--size", "16", "--seed", "3", "-o", str(path))
+    assert status == 0
+    return path
+
+
+def test_generate_writes_the_asked_set_with_the_same_bytes_each_time(tmp_path, capsys, valid):
+    dataset = load_dataset(valid)
+    assert (dataset.problem.task, dataset.problem.n, len(dataset), dataset.seed) == ("eigenvalues", 2, 16, 3)
+    again = tmp_path / "again.npz"
+    status, lines = _run(capsys, "generate", "--task", "eigenvalues", "--n", "2", "--size", "16", "--seed", "3", "-o", str(again))
+    assert status == 0 and any("wrote" in line for line in lines)
+    assert again.read_bytes() == valid.read_bytes()
+
+
+def test_train_then_evaluate(tmp_path, capsys, valid):
+    torch.set_num_threads(1)
+    run_dir = tmp_path / "run"
+    status, lines = _run(capsys, "train", str(run_dir), "--valid", str(valid), "--test", f"same={valid}", "--device", "cpu", *TINY_FLAGS)
+    assert status == 0, lines
+    assert (run_dir / "model.pt").exists() and "same_acc_5" in (run_dir / "train_log.csv").read_text()
+    summary = tmp_path / "summary.json"
+    status, lines = _run(
+        capsys, "evaluate", "--model", str(run_dir / "model.pt"), "--data", str(valid), "-o", str(tmp_path / "pred.parquet"),
+        "--summary", str(summary), "--device", "cpu", "--threads", "1",
+    )  # fmt: skip
+    assert status == 0, lines
+    assert json.loads(summary.read_text())["count"] == 16
+    assert "accuracy 5%" in lines[-1]
+
+
+def test_config_file_is_read_and_flags_override_it(tmp_path, capsys, valid, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(train_module, "train", lambda cfg, *args, **kwargs: seen.setdefault("cfg", cfg) and tmp_path)
+    config = tmp_path / "run.yaml"
+    config.write_text("task: inversion\nn: 3\nlr: 5e-4\n")
+    status, lines = _run(capsys, "train", str(tmp_path / "r"), "--valid", str(valid), "--config", str(config), "--n", "4")
+    assert status == 0, lines
+    assert (seen["cfg"].task, seen["cfg"].n, seen["cfg"].lr) == ("inversion", 4, 5e-4)
+
+
+def test_interrupted_training_exits_with_its_own_status(tmp_path, capsys, valid, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise train_module.TrainingInterrupted("received SIGTERM at step 7; state saved")
+
+    monkeypatch.setattr(train_module, "train", interrupted)
+    status, lines = _run(capsys, "train", str(tmp_path / "r"), "--valid", str(valid), "--task", "eigenvalues")
+    assert status == train_module.INTERRUPTED_EXIT_CODE
+    assert lines == ["mathformer: interrupted: received SIGTERM at step 7; state saved"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "fragment"),
+    [
+        (["generate", "--task", "determinant", "--size", "3", "--seed", "0", "-o", "x.npz"], 2, "invalid choice: 'determinant'"),
+        (["generate", "--task", "eigenvalues", "--n", "12", "--size", "3", "--seed", "0", "-o", "x.npz"], 1, "n must be an integer from 2 to 10"),
+        (["generate", "--task", "eigenvalues", "--size", "0", "--seed", "0", "-o", "x.npz"], 1, "size must be at least 1"),
+        (["generate", "--task", "eigenvalues", "--size", "many", "--seed", "0", "-o", "x.npz"], 2, "invalid int value: 'many'"),
+        (["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--schedule", "linear"], 2, "invalid choice: 'linear'"),
+        (["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--lr", "-1"], 1, "lr must be above 0"),
+        (["train", "RUN", "--valid", "VALID", "--n", "3"], 1, "missing config key 'task'"),
+        (["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--test", "nameless"], 1, "--test expects NAME=FILE, got 'nameless'"),
+        (["train", "RUN", "--valid", "nowhere.npz", "--task", "eigenvalues"], 1, "dataset file not found: nowhere.npz"),
+        (["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--n", "2", "--device", "tpu"], 1, "unknown device 'tpu'"),
+        (["evaluate", "--model", "none.pt", "--data", "VALID", "-o", "p.parquet", "--summary", "s.json"], 1, "none.pt"),
+        (["analyse", "roughly-right", "--run", "a.parquet", "--out", "out"], 1, "--run expects NAME=FILE"),
+        (["analyse", "ood", "--summary", "laplace=s.json", "--log", "laplace=l.csv", "--out", "o"], 1, "--summary expects TRAIN/TEST=FILE"),
+        (["analyse", "fast"], 2, "invalid choice: 'fast'"),
+        (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_input_ends_in_one_line(tmp_path, capsys, monkeypatch, valid, argv, status, fragment):
+    monkeypatch.chdir(tmp_path)
+    argv = [str(valid) if arg == "VALID" else arg for arg in argv]
+    _assert_one_line_error(*_run(capsys, *argv), status, fragment)
+
+
+def test_bad_config_file_ends_in_one_line(tmp_path, capsys, valid):
+    config = tmp_path / "run.yaml"
+    config.write_text("task: eigenvalues\nlayers: 3\n")
+    status, lines = _run(capsys, "train", str(tmp_path / "r"), "--valid", str(valid), "--config", str(config))
+    _assert_one_line_error(status, lines, 1, "unknown config key 'layers'; allowed keys: task, n,")
+    config.write_text("- just\n- a list\n")
+    status, lines = _run(capsys, "train", str(tmp_path / "r"), "--valid", str(valid), "--config", str(config))
+    _assert_one_line_error(status, lines, 1, "must hold a mapping")
+
+
+def test_console_script_reports_without_a_traceback(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "mathformer.cli", "generate", "--task", "eigenvalues", "--n", "1", "--size", "2",
+         "--seed", "0", "-o", str(tmp_path / "x.npz")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["mathformer: error: n must be an integer from 2 to 10, got 1"]
