@@ -185,7 +185,8 @@ def test_evaluate_writes_the_contract_table_and_a_consistent_summary(run):
     np.testing.assert_array_equal(stack_column(frame, "target", (2,)), targets)
     assert metadata["task"] == "eigenvalues" and metadata["n"] == 2
     assert metadata["spectrum"] == "semicircle" and metadata["train_spectrum"] == "semicircle"
-    assert metadata["run"] == "tiny_run" and metadata["target_shape"] == [2]
+    assert metadata["run"] == "tiny_run" and metadata["model_file"] == "model.pt" and metadata["test_set"] == "seen"
+    assert metadata["target_shape"] == [2] and metadata["beam_size"] == 1
     assert metadata["tolerances"] == list(TOLERANCES) and "torch" in metadata["versions"]
 
     assert json.loads(summary_path.read_text()) == summary

@@ -225,6 +225,7 @@ def evaluate(
         "spectrum": problem.spectrum,
         "train_spectrum": run_config.get("spectrum"),
         "run": run,
+        "model_file": Path(model_path).name,  # model.pt, or weak.pt for the weaker snapshot
         "test_set": test_set,
         "target_shape": list(problem.target_shape),
         "tolerances": list(TOLERANCES),
