@@ -137,6 +137,12 @@ def test_stream_batches_are_encoded_problems():
     assert (np.diff(values, axis=1) >= 0).all()  # eigenvalues come sorted
 
 
+def test_iterating_gives_batch_by_batch_across_encoding_calls():
+    stream = _stream()
+    count = data.BATCHES_PER_CALL + 3
+    _assert_same(_take(iter(stream), count), [stream.batch(index) for index in range(count)])
+
+
 def test_stream_batches_differ_from_each_other():
     (src_a, _), (src_b, _) = _take(iter(_stream()), 2)
     assert not torch.equal(src_a, src_b)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,8 @@ from mathformer.files import atomic_path
 from mathformer.problems import Problem
 
 FORMAT_VERSION = 1
+# Batches the stream makes per encoding call (see TrainingStream.batches).
+BATCHES_PER_CALL = 16
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the earliest a zip file can hold
 _KEYS = ("inputs", "targets", "task", "spectrum", "law", "n", "coeff_range", "seed", "format_version")
 
@@ -130,20 +132,29 @@ class TrainingStream(IterableDataset):
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(src (B, Ls), tgt (B, Lt)) int64 token ids of batch number `index`."""
-        rng = np.random.default_rng([self.seed, index])
+        return self.batches([index])[0]
+
+    def batches(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Several batches by index, drawn one by one but encoded together.
+
+        Encoding 64 problems is mostly numpy's fixed cost per call; encoding a few batches in one
+        call costs little more than one. Each batch still depends only on (seed, its index).
+        """
+        drawn = [self._draw(np.random.default_rng([self.seed, index])) for index in indices]
+        src = torch.from_numpy(self.vocab.encode_source(np.concatenate([inputs for inputs, _ in drawn])))
+        tgt = torch.from_numpy(self.vocab.encode_target(np.concatenate([targets for _, targets in drawn])))
+        return list(zip(src.split(self.batch_size), tgt.split(self.batch_size)))
+
+    def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if self.fixed is None:
-            inputs, targets = self.problem.sample(self.batch_size, rng)
-        else:
-            rows = rng.integers(len(self.fixed), size=self.batch_size)
-            inputs, targets = self.fixed.inputs[rows], self.fixed.targets[rows]
-        src = self.vocab.encode_source(inputs)
-        tgt = self.vocab.encode_target(targets)
-        return torch.from_numpy(src), torch.from_numpy(tgt)
+            return self.problem.sample(self.batch_size, rng)
+        rows = rng.integers(len(self.fixed), size=self.batch_size)
+        return self.fixed.inputs[rows], self.fixed.targets[rows]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         worker = get_worker_info()
         offset, stride = (0, 1) if worker is None else (worker.id, worker.num_workers)
-        index = self.start_batch + offset
+        first = self.start_batch + offset
         while True:
-            yield self.batch(index)
-            index += stride
+            yield from self.batches(range(first, first + stride * BATCHES_PER_CALL, stride))
+            first += stride * BATCHES_PER_CALL
