@@ -1,0 +1,228 @@
+"""This run's numbers beside the paper's: every claim of config/claims.yaml with a verdict.
+
+A claim names the paper's value, where this run's value lives (a table written by the analyses,
+a column, the row(s) selected by `where`, and how several cells reduce to one number), and the
+rule that turns the two into a verdict: reproduced, partly, not, or missing when this run has no
+such number (an experiment left out at this scale, say).
+
+Run names differ between scales (eigvec5 at paper scale, eigvec3 at quick scale), so claims
+refer to runs by role (E1, E2_weak, ...) and the file maps roles to run names per scale.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+RULE_KINDS = ("within", "within_relative", "at_least", "at_most")
+REDUCTIONS = ("min", "max", "mean", "median", "ratio_max_min")
+VERDICTS = ("reproduced", "partly", "not", "missing")
+CLAIM_KEYS = ("id", "experiment", "description", "paper", "unit", "measured", "rule")
+MEASURED_KEYS = ("table", "column", "where", "reduce")
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    experiment: str
+    description: str
+    paper: float | str
+    unit: str
+    table: str
+    columns: tuple[str, ...]
+    where: dict[str, Any] = field(default_factory=dict)
+    reduce: str | None = None
+    rule: dict[str, Any] = field(default_factory=dict)
+
+
+def _unknown(kind: str, value: object, allowed: Sequence[str]) -> ValueError:
+    return ValueError(f"unknown {kind} {value!r}; allowed: {', '.join(allowed)}")
+
+
+def _parse_rule(claim_id: str, rule: Mapping[str, Any]) -> dict[str, Any]:
+    kind = rule.get("kind")
+    if kind not in RULE_KINDS:
+        raise ValueError(f"claim {claim_id!r}: {_unknown('rule kind', kind, RULE_KINDS)}")
+    for bound in ("reproduced", "partly"):
+        if not isinstance(rule.get(bound), (int, float)):
+            raise ValueError(f"claim {claim_id!r}: rule needs a number '{bound}', got {rule.get(bound)!r}")
+    looser = rule["partly"] >= rule["reproduced"] if kind in ("within", "within_relative", "at_most") else rule["partly"] <= rule["reproduced"]
+    if not looser:
+        raise ValueError(f"claim {claim_id!r}: the 'partly' bound must be looser than the 'reproduced' bound")
+    return dict(rule)
+
+
+def parse_claim(entry: Mapping[str, Any]) -> Claim:
+    """One entry of the claims file; ValueError naming the claim on a missing or unknown key."""
+    claim_id = entry.get("id", "?")
+    unknown = sorted(set(entry) - set(CLAIM_KEYS))
+    if unknown:
+        raise ValueError(f"claim {claim_id!r}: {_unknown('key', unknown[0], CLAIM_KEYS)}")
+    missing = [key for key in CLAIM_KEYS if key not in entry and key != "unit"]
+    if missing:
+        raise ValueError(f"claim {claim_id!r} lacks {', '.join(missing)}")
+    measured = entry["measured"]
+    unknown = sorted(set(measured) - set(MEASURED_KEYS))
+    if unknown:
+        raise ValueError(f"claim {claim_id!r}: {_unknown('measured key', unknown[0], MEASURED_KEYS)}")
+    reduce = measured.get("reduce")
+    if reduce is not None and reduce not in REDUCTIONS:
+        raise ValueError(f"claim {claim_id!r}: {_unknown('reduction', reduce, REDUCTIONS)}")
+    columns = measured.get("column")
+    columns = (columns,) if isinstance(columns, str) else tuple(columns or ())
+    if not columns or "table" not in measured:
+        raise ValueError(f"claim {claim_id!r}: 'measured' needs a table and a column")
+    rule = _parse_rule(str(claim_id), entry["rule"])
+    if rule["kind"] in ("within", "within_relative") and not isinstance(entry["paper"], (int, float)):
+        raise ValueError(f"claim {claim_id!r}: a '{rule['kind']}' rule needs a numeric paper value, got {entry['paper']!r}")
+    return Claim(
+        id=str(claim_id),
+        experiment=str(entry["experiment"]),
+        description=str(entry["description"]),
+        paper=entry["paper"],
+        unit=str(entry.get("unit", "")),
+        table=str(measured["table"]),
+        columns=columns,
+        where=dict(measured.get("where") or {}),
+        reduce=reduce,
+        rule=rule,
+    )
+
+
+def load_claims(path: str | os.PathLike) -> tuple[dict[str, dict[str, str]], list[Claim]]:
+    """The claims file: (roles -> run names per scale, claims). Duplicate ids are an error."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"cannot read claims file {str(path)!r}: {err}") from err
+    if not isinstance(document, dict) or not isinstance(document.get("claims"), list):
+        raise ValueError(f"claims file {str(path)!r} needs a 'claims' list")
+    claims = [parse_claim(entry) for entry in document["claims"]]
+    ids = [claim.id for claim in claims]
+    duplicated = sorted({claim_id for claim_id in ids if ids.count(claim_id) > 1})
+    if duplicated:
+        raise ValueError(f"claims file {str(path)!r} repeats claim id(s) {', '.join(duplicated)}")
+    return dict(document.get("runs") or {}), claims
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def _matches(column: pd.Series, wanted: object) -> pd.Series:
+    if isinstance(wanted, (int, float)) and not isinstance(wanted, bool) and pd.api.types.is_numeric_dtype(column):
+        return pd.Series(np.isclose(column.to_numpy(dtype=np.float64), float(wanted)), index=column.index)
+    return column.astype(str) == str(wanted)
+
+
+def select_cells(claim: Claim, table: pd.DataFrame, runs: Mapping[str, str]) -> np.ndarray:
+    """The cells of `table` a claim points at, as floats; the `run` filter goes through the role map."""
+    rows = pd.Series(True, index=table.index)
+    for key, wanted in claim.where.items():
+        if key not in table:
+            return np.array([])
+        if key == "run":
+            wanted = runs.get(str(wanted), wanted)
+        rows &= _matches(table[key], wanted)
+    columns = [column for column in claim.columns if column in table]
+    if len(columns) < len(claim.columns):
+        return np.array([])
+    return table.loc[rows, columns].to_numpy(dtype=np.float64).ravel()
+
+
+def reduce_cells(cells: np.ndarray, reduction: str | None, claim_id: str) -> float:
+    """One number from the selected cells; NaN cells are ignored, none left gives NaN."""
+    cells = cells[~np.isnan(cells)]
+    if cells.size == 0:
+        return math.nan
+    if reduction is None:
+        if cells.size > 1:
+            raise ValueError(f"claim {claim_id!r} selects {cells.size} cells; narrow 'where' or add a 'reduce'")
+        return float(cells[0])
+    if reduction == "ratio_max_min":
+        return float(cells.max() / cells.min()) if cells.min() > 0 else math.nan
+    return float(getattr(np, reduction)(cells))
+
+
+def measure(claim: Claim, tables_dir: str | os.PathLike, runs: Mapping[str, str]) -> float:
+    """This run's value for a claim; NaN when its table, rows or columns are not there."""
+    path = Path(tables_dir) / f"{claim.table}.csv"
+    if not path.is_file():
+        return math.nan
+    table = pd.read_csv(path)
+    return reduce_cells(select_cells(claim, table, runs), claim.reduce, claim.id)
+
+
+# ---------------------------------------------------------------- judging
+
+
+def _distance(rule: Mapping[str, Any], measured: float, paper: float) -> float:
+    gap = abs(measured - paper)
+    return gap / abs(paper) if rule["kind"] == "within_relative" else gap
+
+
+def judge(rule: Mapping[str, Any], measured: float, paper: float | str) -> str:
+    """reproduced / partly / not by the rule; missing when there is no measured value."""
+    if measured is None or math.isnan(measured):
+        return "missing"
+    kind = rule["kind"]
+    if kind in ("within", "within_relative"):
+        distance = _distance(rule, measured, float(paper))
+        passes = {bound: distance <= rule[bound] for bound in ("reproduced", "partly")}
+    elif kind == "at_least":
+        passes = {bound: measured >= rule[bound] for bound in ("reproduced", "partly")}
+    else:
+        passes = {bound: measured <= rule[bound] for bound in ("reproduced", "partly")}
+    if passes["reproduced"]:
+        return "reproduced"
+    return "partly" if passes["partly"] else "not"
+
+
+def describe_rule(rule: Mapping[str, Any], unit: str = "") -> str:
+    """The rule in words, to print beside the verdict."""
+    kind = rule["kind"]
+    points = " points" if unit == "%" else (f" {unit}" if unit else "")
+    if kind == "within":
+        return f"reproduced if |run - paper| <= {rule['reproduced']:g}{points}; partly if <= {rule['partly']:g}{points}"
+    if kind == "within_relative":
+        return f"reproduced if |run - paper| <= {100 * rule['reproduced']:g} % of paper; partly if <= {100 * rule['partly']:g} %"
+    sign = ">=" if kind == "at_least" else "<="
+    suffix = f" {unit}" if unit else ""
+    return f"reproduced if run {sign} {rule['reproduced']:g}{suffix}; partly if run {sign} {rule['partly']:g}{suffix}"
+
+
+def claims_table(claims_path: str | os.PathLike, results_dir: str | os.PathLike, scale: str) -> pd.DataFrame:
+    """Every claim with the paper's value, this run's value, the verdict and the rule in words."""
+    roles, claims = load_claims(claims_path)
+    runs = roles.get(scale, {})
+    tables_dir = Path(results_dir) / "tables"
+    rows = []
+    for claim in claims:
+        measured = measure(claim, tables_dir, runs)
+        rows.append(
+            {
+                "id": claim.id,
+                "experiment": claim.experiment,
+                "description": claim.description,
+                "unit": claim.unit,
+                "paper": claim.paper,
+                "this_run": measured,
+                "verdict": judge(claim.rule, measured, claim.paper),
+                "rule": describe_rule(claim.rule, claim.unit),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """How many claims got each verdict, in a fixed order."""
+    counts = table["verdict"].value_counts().reindex(VERDICTS, fill_value=0)
+    return counts.rename_axis("verdict").reset_index(name="claims")

@@ -1,0 +1,495 @@
+"""Results 1 and 2 of the paper: wrong predictions are roughly right, and failures are predictable.
+
+Pure functions turn one predictions table (a DataFrame with the contract's columns) into result
+tables; `roughly_right` and `predictability` are the thin entry points behind
+`mathformer analyse roughly-right|predictability`: they read the tables, call the pure
+functions, and write tables and figures under an output folder.
+
+Vocabulary: a prediction *fails* at tolerance t when its task error is >= t (undecoded
+predictions have infinite error, so they fail at every tolerance).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from mathformer import plots
+from mathformer.analysis.predictions import describe_run, load_predictions, read_metadata
+from mathformer.metrics import condition_number
+from mathformer.tables import write_table
+
+# Result 1 reads accuracy as a curve: the paper's six tolerances and the gaps between them.
+ROUGHLY_RIGHT_TOLERANCES = (0.005, 0.01, 0.02, 0.05, 0.075, 0.10, 0.15, 0.20, 0.25)
+# Result 2 splits correct from failed at the headline tolerance and at the strict one.
+SPLIT_TOLERANCES = (0.05, 0.01)
+FALSE_ALARM_RATE = 0.05
+HELD_OUT_SHARE = 0.5
+SPLIT_SEED = 0
+HISTOGRAM_BINS = 40
+
+# Features known before the model answers. Those of the prediction need no ground truth either
+# (eigenvalue_error and inverse_distance do, so they describe failures but cannot predict them).
+PROBLEM_FEATURES = ("input_cond", "min_eigengap", "spectral_spread", "max_coefficient")
+PREDICTION_FEATURES = {
+    "eigenvalues": (),
+    "eigenvectors": ("pred_vectors_cond", "norm_error_cols", "norm_error_rows", "orthogonality"),
+    "inversion": ("pred_inverse_cond",),
+    "syminverse": ("pred_inverse_cond",),
+}
+# The condition number that result 2 is about, per task, and what it is the condition number of.
+CONDITION_OF = {
+    "eigenvalues": ("input_cond", "the input matrix"),
+    "eigenvectors": ("pred_vectors_cond", "the predicted eigenvectors"),
+    "inversion": ("input_cond", "the input matrix"),
+    "syminverse": ("input_cond", "the input matrix"),
+}
+INVERSE_TASKS = ("inversion", "syminverse")
+# All features are non-negative magnitudes spanning decades (condition numbers up to ~1e16):
+# predictors see log10 of them, clipped so that 0 and inf stay finite.
+FEATURE_FLOOR, FEATURE_CEILING = 1e-12, 1e16
+STATISTICS = ("count", "mean", "median", "p2", "p98", "min", "max")
+
+
+def failed_at(errors: np.ndarray, tolerance: float) -> np.ndarray:
+    """True where the prediction fails at `tolerance` (error >= tolerance, NaN counts as failed)."""
+    return ~(np.asarray(errors, dtype=np.float64) < tolerance)
+
+
+def _percent(part: np.ndarray | float, whole: np.ndarray | float) -> np.ndarray | float:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 100.0 * np.asarray(part, dtype=np.float64) / whole
+
+
+def _check_task(task: str, allowed: Sequence[str], what: str) -> None:
+    if task not in allowed:
+        raise ValueError(f"{what} needs a predictions table of task {' or '.join(allowed)}, got task {task!r}")
+
+
+# ---------------------------------------------------------------- result 1: roughly right
+
+
+def roughly_right_table(
+    frame: pd.DataFrame, run: str, tolerances: Sequence[float] = ROUGHLY_RIGHT_TOLERANCES
+) -> pd.DataFrame:
+    """For an eigenvector predictions table: at each tolerance t, accuracy and which parts are right.
+
+    A part is right within t when its property is below t: eigenvalues (eigenvalue_error),
+    unit norms (norm_error_cols, max |norm - 1| over eigenvectors), orthogonality
+    (orthogonality, max |cos| between eigenvectors). Each share is given over all predictions
+    (`all_*`) and over the predictions that fail at t (`failed_*`), alone and jointly; NaN
+    properties (undecoded rows) count as not right. Shares are in percent.
+    """
+    tol = np.asarray(tolerances, dtype=np.float64)[None, :]
+    failed = failed_at(frame["error"].to_numpy()[:, None], tol)
+    right = {
+        part: frame[column].to_numpy(dtype=np.float64)[:, None] < tol
+        for part, column in (("eigenvalues", "eigenvalue_error"), ("norms", "norm_error_cols"), ("orthogonal", "orthogonality"))
+    }
+    right["eigenvalues_norms"] = right["eigenvalues"] & right["norms"]
+    right["eigenvalues_norms_orthogonal"] = right["eigenvalues_norms"] & right["orthogonal"]
+    count = len(frame)
+    failures = failed.sum(axis=0)
+    table = {
+        "run": run,
+        "tolerance_pct": 100 * tol[0],
+        "count": count,
+        "failures": failures,
+        "accuracy_pct": _percent(count - failures, count),
+    }
+    for part, mask in right.items():
+        table[f"all_{part}_pct"] = _percent(mask.sum(axis=0), count)
+    for part, mask in right.items():
+        table[f"failed_{part}_pct"] = _percent((mask & failed).sum(axis=0), failures)
+    return pd.DataFrame(table)
+
+
+# ---------------------------------------------------------------- result 2: statistics by outcome
+
+
+def outcome_statistics(values: np.ndarray, failed: np.ndarray) -> pd.DataFrame:
+    """count, mean, median, 2nd/98th percentile, min, max of `values` for correct and failed rows.
+
+    NaN values (undecoded predictions) are left out. Percentiles are order statistics (no
+    interpolation), so an infinite value stays infinite instead of turning into NaN.
+    """
+    rows = []
+    for outcome, mask in (("correct", ~failed), ("failed", failed)):
+        chosen = values[mask]
+        chosen = chosen[~np.isnan(chosen)]
+        if chosen.size == 0:
+            rows.append({"outcome": outcome, "count": 0} | {name: np.nan for name in STATISTICS[1:]})
+            continue
+        p2, median, p98 = np.quantile(chosen, (0.02, 0.5, 0.98), method="nearest")
+        with np.errstate(invalid="ignore"):
+            mean = chosen.mean()
+        rows.append(
+            {"outcome": outcome, "count": chosen.size, "mean": mean, "median": median, "p2": p2, "p98": p98, "min": chosen.min(), "max": chosen.max()}
+        )
+    return pd.DataFrame(rows)
+
+
+def _decoded(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[frame["decodes"].to_numpy(dtype=bool)]
+
+
+def _statistics_by_tolerance(
+    frame: pd.DataFrame, column: str, keys: dict[str, object], tolerances: Sequence[float]
+) -> pd.DataFrame:
+    """Statistics of `column` for correct vs failed decoded predictions; `undecoded` counts the rows left out.
+
+    Undecoded predictions fail for want of a well-formed answer, not for a property of the
+    matrix, so they would blur the comparison.
+    """
+    decoded = _decoded(frame)
+    values = decoded[column].to_numpy(dtype=np.float64)
+    parts = []
+    for tolerance in tolerances:
+        stats = outcome_statistics(values, failed_at(decoded["error"].to_numpy(), tolerance))
+        parts.append(stats.assign(tolerance_pct=100 * tolerance))
+    table = pd.concat(parts, ignore_index=True).assign(**keys, undecoded=len(frame) - len(decoded))
+    return table[[*keys, "tolerance_pct", "outcome", *STATISTICS, "undecoded"]]
+
+
+def condition_number_table(
+    frame: pd.DataFrame, task: str, run: str, tolerances: Sequence[float] = SPLIT_TOLERANCES
+) -> pd.DataFrame:
+    """Condition-number statistics of correct vs failed predictions at each tolerance.
+
+    The condition number is that of the predicted eigenvector matrix for eigenvectors (1 for an
+    orthogonal matrix) and that of the input matrix for the other tasks.
+    """
+    column, of = CONDITION_OF[task]
+    keys = {"run": run, "task": task, "condition_of": of}
+    return _statistics_by_tolerance(frame, column, keys, tolerances)
+
+
+def inverse_distance_table(frame: pd.DataFrame, run: str, tolerances: Sequence[float] = SPLIT_TOLERANCES) -> pd.DataFrame:
+    """For inversion: statistics of sum|P - M^-1| / sum|M^-1| for correct vs failed predictions."""
+    return _statistics_by_tolerance(frame, "inverse_distance", {"run": run}, tolerances)
+
+
+def with_prediction_features(frame: pd.DataFrame, task: str, n: int) -> pd.DataFrame:
+    """Add the prediction features the evaluate step does not store (inversion: cond of the predicted inverse).
+
+    Needs the `prediction` list column for inverse tasks; other tasks come back unchanged.
+    """
+    if task not in INVERSE_TASKS:
+        return frame
+    predicted = np.stack(frame["prediction"].to_numpy()).astype(np.float64).reshape(len(frame), n, n)
+    cond = condition_number(predicted)
+    cond[~frame["decodes"].to_numpy(dtype=bool)] = np.nan
+    return frame.assign(pred_inverse_cond=cond)
+
+
+def condition_histogram(
+    frame: pd.DataFrame, task: str, run: str, tolerance: float = SPLIT_TOLERANCES[0], bins: int = HISTOGRAM_BINS
+) -> pd.DataFrame:
+    """Densities of log10 condition number for correct and failed predictions, on shared bins.
+
+    Only finite condition numbers of decoded predictions are binned; each outcome is normalised
+    to unit area so that the rare failures show beside the many correct predictions.
+    """
+    column, of = CONDITION_OF[task]
+    frame = _decoded(frame)
+    values = frame[column].to_numpy(dtype=np.float64)
+    failed = failed_at(frame["error"].to_numpy(), tolerance)
+    usable = np.isfinite(values) & (values > 0)
+    logs = np.log10(values, where=usable, out=np.full_like(values, np.nan))
+    if not usable.any():
+        return pd.DataFrame(columns=["run", "outcome", "count", "bin_left", "bin_right", "density", "condition_of", "tolerance_pct"])
+    edges = np.histogram_bin_edges(logs[usable], bins=bins)
+    parts = []
+    for outcome, mask in (("correct", ~failed), ("failed", failed)):
+        chosen = logs[usable & mask]
+        if chosen.size == 0:
+            continue
+        density, _ = np.histogram(chosen, bins=edges, density=True)
+        parts.append(pd.DataFrame({"outcome": outcome, "count": chosen.size, "bin_left": edges[:-1], "bin_right": edges[1:], "density": density}))
+    return pd.concat(parts, ignore_index=True).assign(run=run, condition_of=of, tolerance_pct=100 * tolerance)
+
+
+# ---------------------------------------------------------------- result 2: failure predictors
+
+
+def log_features(frame: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
+    """log10 of the named non-negative feature columns, (N, k); NaN stays NaN, 0 and inf are clipped."""
+    values = frame[list(names)].to_numpy(dtype=np.float64)
+    return np.log10(np.clip(values, FEATURE_FLOOR, FEATURE_CEILING))
+
+
+def best_accuracy_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The threshold t maximising the accuracy of 'fails when score > t' on these rows.
+
+    Candidates are -inf (flag everything) and every distinct score (the largest flags nothing);
+    the accuracy of all of them comes from one sort and two cumulative sums.
+    """
+    distinct, position = np.unique(scores, return_inverse=True)
+    positives_at = np.bincount(position, weights=labels, minlength=distinct.size)
+    negatives_at = np.bincount(position, weights=~labels, minlength=distinct.size)
+    # Accuracy with threshold distinct[k]: negatives at or below it plus positives above it.
+    correct = np.cumsum(negatives_at) + (labels.sum() - np.cumsum(positives_at))
+    candidates = np.concatenate(([-np.inf], distinct))
+    correct = np.concatenate(([labels.sum()], correct))
+    return float(candidates[np.argmax(correct)])
+
+
+@dataclass(frozen=True)
+class Score:
+    """How a failure score does on the held-out rows, with thresholds chosen on the training rows."""
+
+    auc: float
+    accuracy: float
+    caught: float
+    false_alarm: float
+    false_alarm_rates: np.ndarray
+    caught_rates: np.ndarray
+
+
+def score_predictor(
+    train_scores: np.ndarray,
+    train_labels: np.ndarray,
+    test_scores: np.ndarray,
+    test_labels: np.ndarray,
+    false_alarm_rate: float = FALSE_ALARM_RATE,
+) -> Score:
+    """Held-out ROC AUC, accuracy at the training split's best threshold, and the share of failures
+    caught when the threshold lets `false_alarm_rate` of the training split's correct predictions be flagged.
+    """
+    accuracy_threshold = best_accuracy_threshold(train_scores, train_labels)
+    alarm_threshold = np.quantile(train_scores[~train_labels], 1.0 - false_alarm_rate, method="higher")
+    flagged = test_scores > alarm_threshold
+    fpr, tpr, _ = roc_curve(test_labels, test_scores)
+    return Score(
+        auc=float(roc_auc_score(test_labels, test_scores)),
+        accuracy=float(np.mean((test_scores > accuracy_threshold) == test_labels)),
+        caught=float(flagged[test_labels].mean()),
+        false_alarm=float(flagged[~test_labels].mean()),
+        false_alarm_rates=fpr,
+        caught_rates=tpr,
+    )
+
+
+def _usable_features(frame: pd.DataFrame, names: Sequence[str]) -> list[str]:
+    """The named features present in the table with at least one value (min_eigengap is all NaN for inversion)."""
+    return [name for name in names if name in frame and frame[name].notna().any()]
+
+
+def _impute_with_train_medians(features: np.ndarray, train: np.ndarray) -> np.ndarray:
+    medians = np.nanmedian(features[train], axis=0)
+    medians = np.where(np.isnan(medians), 0.0, medians)
+    return np.where(np.isnan(features), medians, features)
+
+
+def failure_predictors(
+    frame: pd.DataFrame,
+    task: str,
+    run: str,
+    tolerance: float = SPLIT_TOLERANCES[0],
+    false_alarm_rate: float = FALSE_ALARM_RATE,
+    held_out_share: float = HELD_OUT_SHARE,
+    seed: int = SPLIT_SEED,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """How well features of the problem, and separately of the prediction, predict failure at `tolerance`.
+
+    Decoded rows are split (stratified, `seed`) into a training and a held-out part. Each feature
+    alone is a threshold predictor whose direction and thresholds are chosen on the training
+    part; a logistic regression on standardised log features is fitted on the training part for
+    each feature set. Everything reported is measured on the held-out part. Undecoded rows are
+    left out: the decoder already flags them, so they would flatter any predictor.
+
+    Returns (table: one row per predictor, curves: held-out ROC points of the logistic models and
+    of the feature with the best training AUC). Both are empty when either class has fewer than
+    two rows, because no honest split exists then.
+    """
+    decoded = _decoded(frame)
+    labels = failed_at(decoded["error"].to_numpy(), tolerance)
+    feature_sets = {
+        "problem": _usable_features(decoded, PROBLEM_FEATURES),
+        "prediction": _usable_features(decoded, PREDICTION_FEATURES[task]),
+    }
+    if min(labels.sum(), (~labels).sum()) < 2:
+        return pd.DataFrame(), pd.DataFrame()
+    names = [name for names in feature_sets.values() for name in names]
+    features = log_features(decoded, names)
+    train, test = train_test_split(
+        np.arange(len(decoded)), test_size=held_out_share, random_state=seed, stratify=labels
+    )
+    features = _impute_with_train_medians(features, train)
+    common = {
+        "run": run,
+        "task": task,
+        "tolerance_pct": 100 * tolerance,
+        "train_count": train.size,
+        "held_out_count": test.size,
+        "undecoded": len(frame) - len(decoded),
+        "held_out_failure_pct": 100 * labels[test].mean(),
+        "majority_accuracy_pct": 100 * max(labels[test].mean(), 1 - labels[test].mean()),
+    }
+    rows, curves = [], []
+
+    def record(feature_set: str, predictor: str, used: Sequence[str], train_scores: np.ndarray, test_scores: np.ndarray, weights: str) -> Score:
+        score = score_predictor(train_scores, labels[train], test_scores, labels[test], false_alarm_rate)
+        rows.append(
+            common
+            | {
+                "feature_set": feature_set,
+                "predictor": predictor,
+                "features": "+".join(used),
+                "auc": score.auc,
+                "accuracy_pct": 100 * score.accuracy,
+                "caught_pct": 100 * score.caught,
+                "false_alarm_pct": 100 * score.false_alarm,
+                "target_false_alarm_pct": 100 * false_alarm_rate,
+                "weights": weights,
+            }
+        )
+        return score
+
+    best_single: tuple[float, str, Score] | None = None
+    for feature_set, used in feature_sets.items():
+        if not used:
+            continue
+        for name in used:
+            column = features[:, names.index(name)]
+            # The direction (do failures have larger or smaller values?) is learnt on the training rows.
+            sign = 1.0 if roc_auc_score(labels[train], column[train]) >= 0.5 else -1.0
+            train_auc = roc_auc_score(labels[train], sign * column[train])
+            score = record(feature_set, "threshold", [name], sign * column[train], sign * column[test], "")
+            if best_single is None or train_auc > best_single[0]:
+                best_single = (train_auc, name, score)
+        columns = [names.index(name) for name in used]
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+        model.fit(features[np.ix_(train, columns)], labels[train])
+        weights = "; ".join(f"{name} {coef:+.3g}" for name, coef in zip(used, model[-1].coef_[0]))
+        score = record(
+            feature_set,
+            "logistic",
+            used,
+            model.decision_function(features[np.ix_(train, columns)]),
+            model.decision_function(features[np.ix_(test, columns)]),
+            weights,
+        )
+        curves.append(_roc_rows(f"logistic on {feature_set} features", score))
+    if best_single is not None:
+        _, name, score = best_single
+        curves.append(_roc_rows(f"threshold on {name}", score))
+    curve_table = pd.concat(curves, ignore_index=True).assign(run=run, tolerance_pct=100 * tolerance)
+    return pd.DataFrame(rows), curve_table
+
+
+def _roc_rows(predictor: str, score: Score) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"predictor": predictor, "false_alarm_rate": score.false_alarm_rates, "caught_rate": score.caught_rates, "auc": score.auc}
+    )
+
+
+# ---------------------------------------------------------------- entry points (I/O)
+
+
+def _caption(title: str, labels: Sequence[str]) -> str:
+    return f"{title}. Runs: {'; '.join(labels)}."
+
+
+def roughly_right(runs: Mapping[str, str | os.PathLike], out_dir: str | os.PathLike) -> pd.DataFrame:
+    """`mathformer analyse roughly-right`: eigenvector runs (name -> predictions table) to
+    out_dir/tables/roughly_right.{csv,md,tex} and out_dir/figures/roughly_right.{pdf,png}.
+    """
+    if not runs:
+        raise ValueError("roughly-right needs at least one run (NAME=PREDICTIONS.parquet)")
+    parts, labels = [], []
+    for name, path in runs.items():
+        frame, metadata = load_predictions(path, required=("error", "eigenvalue_error", "norm_error_cols", "orthogonality"))
+        _check_task(metadata.get("task"), ("eigenvectors",), f"roughly-right run {name!r} ({path})")
+        parts.append(roughly_right_table(frame, name))
+        labels.append(describe_run(name, metadata))
+    table = pd.concat(parts, ignore_index=True)
+    out = Path(out_dir)
+    caption = _caption("Roughly right: accuracy, and the share of predictions whose eigenvalues, eigenvector norms and orthogonality are right, against tolerance", labels)
+    write_table(table, out / "tables", "roughly_right", caption)
+    with plots.style():
+        plots.save_figure(plots.roughly_right_figure(table), out / "figures", "roughly_right", caption)
+    return table
+
+
+def predictability(
+    runs: Mapping[str, str | os.PathLike],
+    out_dir: str | os.PathLike,
+    false_alarm_rate: float = FALSE_ALARM_RATE,
+    seed: int = SPLIT_SEED,
+) -> dict[str, pd.DataFrame]:
+    """`mathformer analyse predictability`: runs of any task (name -> predictions table) to the
+    condition_numbers, failure_predictors and inverse_distance tables and the
+    condition_histograms and roc_curves figures under out_dir. Returns the tables by name.
+    """
+    if not runs:
+        raise ValueError("predictability needs at least one run (NAME=PREDICTIONS.parquet)")
+    if not 0 < false_alarm_rate < 1:
+        raise ValueError(f"false_alarm_rate must be in (0, 1), got {false_alarm_rate}")
+    conditions, predictors, distances, histograms, curves, labels = [], [], [], [], [], []
+    for name, path in runs.items():
+        metadata = read_metadata(path)
+        task = metadata.get("task")
+        _check_task(task, tuple(CONDITION_OF), f"predictability run {name!r} ({path})")
+        frame, _ = load_predictions(path, required=_stored_columns(task), lists=("prediction",) if task in INVERSE_TASKS else ())
+        frame = with_prediction_features(frame, task, int(metadata["n"]))
+        labels.append(describe_run(name, metadata))
+        conditions.append(condition_number_table(frame, task, name))
+        histograms.append(condition_histogram(frame, task, name))
+        for tolerance in SPLIT_TOLERANCES:
+            table, roc = failure_predictors(frame, task, name, tolerance, false_alarm_rate, seed=seed)
+            predictors.append(table)
+            if tolerance == SPLIT_TOLERANCES[0]:
+                curves.append(roc)
+        if task in INVERSE_TASKS:
+            distances.append(inverse_distance_table(frame, name))
+    tables = {
+        "condition_numbers": pd.concat(conditions, ignore_index=True),
+        "failure_predictors": _concat_or_empty(predictors, PREDICTOR_COLUMNS),
+        "inverse_distance": _concat_or_empty(distances, ["run", "tolerance_pct", "outcome", *STATISTICS, "undecoded"]),
+    }
+    out = Path(out_dir)
+    captions = {
+        "condition_numbers": "Condition number of correct vs failed predictions (predicted eigenvectors for eigenvectors, input matrix otherwise)",
+        "failure_predictors": f"Failure predictors, scored on a held-out half: ROC AUC, accuracy, and failures caught at a {100 * false_alarm_rate:g} % false-alarm rate",
+        "inverse_distance": "Inversion: relative L1 distance sum|P - M^-1| / sum|M^-1| of correct vs failed predictions",
+    }
+    for name, table in tables.items():
+        write_table(table, out / "tables", name, _caption(captions[name], labels))
+    with plots.style():
+        histogram_table = _concat_or_empty(histograms, [])
+        caption = _caption(f"Condition numbers of correct and failed predictions at {100 * SPLIT_TOLERANCES[0]:g} % tolerance", labels)
+        plots.save_figure(plots.condition_histograms_figure(histogram_table), out / "figures", "condition_histograms", caption)
+        caption = _caption("Held-out ROC curves of failure predictors", labels)
+        plots.save_figure(plots.roc_figure(_concat_or_empty(curves, [])), out / "figures", "roc_curves", caption)
+    return tables
+
+
+PREDICTOR_COLUMNS = [
+    "run", "task", "tolerance_pct", "train_count", "held_out_count", "undecoded", "held_out_failure_pct",
+    "majority_accuracy_pct", "feature_set", "predictor", "features", "auc", "accuracy_pct", "caught_pct",
+    "false_alarm_pct", "target_false_alarm_pct", "weights",
+]  # fmt: skip
+
+
+def _concat_or_empty(parts: Sequence[pd.DataFrame], columns: Sequence[str]) -> pd.DataFrame:
+    """Concatenate the non-empty parts; an empty frame with `columns` when there are none (the file must still exist)."""
+    kept = [part for part in parts if not part.empty]
+    return pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=list(columns))
+
+
+def _stored_columns(task: str) -> tuple[str, ...]:
+    """The predictions-table columns `predictability` reads for a task (pred_inverse_cond it computes)."""
+    stored = [name for name in PREDICTION_FEATURES[task] if name != "pred_inverse_cond"]
+    extra = ["inverse_distance"] if task in INVERSE_TASKS else []
+    return tuple(dict.fromkeys(["error", "decodes", *PROBLEM_FEATURES, CONDITION_OF[task][0], *stored, *extra]))
