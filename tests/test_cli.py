@@ -69,6 +69,35 @@ def test_train_then_evaluate(tmp_path, capsys, valid):
     assert status == 0, lines
     assert json.loads(summary.read_text())["count"] == 16
     assert "accuracy 5%" in lines[-1]
+    # The analysis reads what training and evaluation wrote (train_log columns, summary keys).
+    out = tmp_path / "results"
+    status, lines = _run(
+        capsys, "analyse", "ood", "--summary", f"semicircle/semicircle={summary}",
+        "--log", f"semicircle={run_dir / 'train_log.csv'}", "--out", str(out),
+    )  # fmt: skip
+    assert status == 0, lines
+    assert (out / "tables" / "examples_to_accuracy.csv").exists() and (out / "figures" / "learning_curves.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "module", "function", "expected"),
+    [
+        (["analyse", "roughly-right", "--run", "big=a.parquet", "--run", "weak=b.parquet", "--out", "o"],
+         "mathformer.analysis.failures", "roughly_right", (({"big": "a.parquet", "weak": "b.parquet"}, "o"), {})),
+        (["analyse", "predictability", "--run", "inv=c.parquet", "--out", "o"],
+         "mathformer.analysis.failures", "predictability", (({"inv": "c.parquet"}, "o"), {})),
+        (["report", "--notebook-dir", "nb", "--results", "r", "--claims", "c.yaml", "--out", "r/report", "--scale", "quick"],
+         "mathformer.report", "build_report", (("nb", "r", "c.yaml", "r/report"), {"scale": "quick"})),
+    ],
+)  # fmt: skip
+def test_analysis_and_report_verbs_call_their_functions(capsys, monkeypatch, argv, module, function, expected):
+    calls = []
+    monkeypatch.setattr(f"{module}.{function}", lambda *args, **kwargs: calls.append((args, kwargs)) or "done")
+    status, lines = _run(capsys, *argv)
+    assert status == 0, lines
+    (args, kwargs), = calls
+    assert tuple(str(arg) if not isinstance(arg, dict) else {k: str(v) for k, v in arg.items()} for arg in args) == expected[0]
+    assert kwargs == expected[1]
 
 
 def test_config_file_is_read_and_flags_override_it(tmp_path, capsys, valid, monkeypatch):

@@ -171,6 +171,11 @@ def test_resumed_run_ends_with_the_same_weights(finished_run, tmp_path, sets, mo
         _assert_same_tensors(uninterrupted[index], continued[index])
 
 
+def test_data_workers_change_nothing(finished_run, tmp_path, sets):
+    _run(dataclasses.replace(TINY, weak_accuracy=0.5), tmp_path, sets, workers=2)
+    _assert_same_tensors(_weights(finished_run / "model.pt"), _weights(tmp_path / "model.pt"))
+
+
 def test_checkpoint_of_another_config_is_refused(finished_run, sets):
     changed = dataclasses.replace(TINY, weak_accuracy=0.5, lr=2e-3, n=2, warmup=4)
     with pytest.raises(ValueError, match=r"another config: lr \(0.001 there, 0.002 now\), warmup") as error:

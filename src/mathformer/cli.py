@@ -5,7 +5,7 @@
     mathformer evaluate --model MODEL.pt --data FILE -o PRED.parquet --summary S.json [--beam N]
     mathformer analyse roughly-right|predictability --run NAME=PRED.parquet [...] --out DIR
     mathformer analyse ood --summary TRAIN/TEST=S.json [...] --log TRAIN=train_log.csv [...] --out DIR
-    mathformer report --notebook-dir DIR --results DIR --claims FILE --out DIR
+    mathformer report --notebook-dir DIR --results DIR --claims FILE --out DIR [--scale NAME]
 
 Bad input ends the command with status 1 and one line `mathformer: error: ...` (usage errors:
 status 2, one line too); a training run stopped by SIGTERM/SIGUSR1 ends with status 75 after
@@ -210,7 +210,7 @@ def _add_analyse(verbs: argparse._SubParsersAction) -> None:
 
 def _roughly_right(args: argparse.Namespace) -> None:
     runs = _named_paths(args.run, "--run")
-    from mathformer.analysis import roughly_right
+    from mathformer.analysis.failures import roughly_right
 
     _say("analyse", f"roughly-right over {len(runs)} run(s)")
     roughly_right(runs, args.out)
@@ -219,7 +219,7 @@ def _roughly_right(args: argparse.Namespace) -> None:
 
 def _predictability(args: argparse.Namespace) -> None:
     runs = _named_paths(args.run, "--run")
-    from mathformer.analysis import predictability
+    from mathformer.analysis.failures import predictability
 
     _say("analyse", f"predictability over {len(runs)} run(s)")
     predictability(runs, args.out)
@@ -229,10 +229,10 @@ def _predictability(args: argparse.Namespace) -> None:
 def _ood(args: argparse.Namespace) -> None:
     summaries = _train_test_pairs(args.summary, "--summary")
     logs = _named_paths(args.log, "--log")
-    from mathformer.analysis import ood
+    from mathformer.analysis.ood import ood_study
 
     _say("analyse", f"ood over {len(summaries)} summaries and {len(logs)} training logs")
-    ood(summaries, logs, args.out)
+    ood_study(summaries, logs, args.out)
     _say("analyse", f"wrote tables and figures under {args.out}")
 
 
@@ -242,6 +242,7 @@ def _add_report(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--results", type=Path, required=True, help="results folder the notebooks read")
     parser.add_argument("--claims", type=Path, required=True, help="the paper's numbers (YAML)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
+    parser.add_argument("--scale", help="label of the report and of the claims' runs (default: the results folder's name)")
     parser.set_defaults(handler=_report)
 
 
@@ -249,7 +250,7 @@ def _report(args: argparse.Namespace) -> None:
     from mathformer.report import build_report
 
     _say("report", f"running the notebooks of {args.notebook_dir}")
-    html = build_report(args.notebook_dir, args.results, args.claims, args.out)
+    html = build_report(args.notebook_dir, args.results, args.claims, args.out, scale=args.scale)
     _say("report", f"wrote {html}")
 
 
