@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import math
 import os
+import shutil
 import signal
 
 import pytest
@@ -133,6 +134,16 @@ def test_rerunning_a_finished_run_changes_nothing(finished_run, sets):
     _run(dataclasses.replace(TINY, weak_accuracy=0.5), finished_run, sets)
     _assert_same_tensors(before, _weights(finished_run / "model.pt"))
     assert _log(finished_run) == rows
+
+
+def test_a_set_added_on_resume_gets_blank_cells_for_earlier_epochs(finished_run, tmp_path, sets):
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    tests = {"laplace": sets["laplace"], "again": sets["valid"]}
+    train(dataclasses.replace(TINY, weak_accuracy=0.5), run_dir, sets["valid"], tests, device="cpu")
+    rows = _log(run_dir)
+    assert list(rows[0].keys()) == log_columns(["laplace", "again"])
+    assert [row["again_acc_5"] for row in rows] == ["", "", ""]
 
 
 def _interrupt_at(monkeypatch, stop_step: int) -> None:

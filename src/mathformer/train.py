@@ -238,16 +238,20 @@ class _Progress:
             else None
         )
         self.last_line = time.monotonic()
+        self.accuracy5: float | None = None
 
     def advance(self, examples: int) -> None:
         if self.bar is not None:
             self.bar.update(examples)
 
     def status(self, examples: int, loss: float, lr: float, accuracy5: float | None) -> None:
+        """Latest loss and learning rate; validation accuracy at 5 % once there is one."""
+        if accuracy5 is not None:
+            self.accuracy5 = accuracy5
         if self.bar is not None:
             shown = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}"}
-            if accuracy5 is not None:
-                shown["acc5"] = f"{accuracy5:.3f}"
+            if self.accuracy5 is not None:
+                shown["acc5"] = f"{self.accuracy5:.3f}"
             self.bar.set_postfix(shown, refresh=False)
         elif time.monotonic() - self.last_line >= PLAIN_PROGRESS_SECONDS:
             self.line(f"examples {examples}  loss {loss:.4f}  lr {lr:.2e}")
@@ -482,7 +486,10 @@ class _Trainer:
 
     def write_log(self) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=log_columns([s.name for s in self.eval_sets[1:]]))
+        # The sets scored may change when a run resumes: the log keeps the current sets' columns,
+        # blank where an earlier epoch did not score that set.
+        columns = log_columns([eval_set.name for eval_set in self.eval_sets[1:]])
+        writer = csv.DictWriter(buffer, fieldnames=columns, restval="", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(self.state.log_rows)
         with atomic_path(self.run_dir / "train_log.csv") as tmp:
