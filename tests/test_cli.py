@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -164,3 +166,21 @@ def test_console_script_reports_without_a_traceback(tmp_path):
     )  # fmt: skip
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == ["mathformer: error: n must be an integer from 2 to 10, got 1"]
+
+
+def test_sigterm_saves_the_state_and_exits_with_the_requeue_status(tmp_path, valid):
+    run_dir = tmp_path / "run"
+    endless = [*TINY_FLAGS, "--max-examples", "100000000"]  # the last flag wins
+    command = [sys.executable, "-m", "mathformer.cli", "train", str(run_dir), "--valid", str(valid), "--device", "cpu", "--threads", "1", *endless]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (run_dir / "train_log.csv").exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # training is under way once the first epoch is logged
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == train_module.INTERRUPTED_EXIT_CODE, err
+    assert err.strip().splitlines()[-1].startswith("mathformer: interrupted: received SIGTERM at step ")
+    assert (run_dir / "ckpt" / "state.pt").exists() and not (run_dir / "model.pt").exists()
