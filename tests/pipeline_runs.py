@@ -1,0 +1,82 @@
+"""Helpers for the slow tests that run the smoke pipeline for real (tests/test_slurm.py, test_dvc.py).
+
+Tools are called the way users call them, as subprocesses, from this venv: its bin/ goes first
+on PATH so that rule commands find `mathformer`, and `snakemake`/`dvc` run as `python -m`.
+Every call runs under `timeout -s KILL`: a Snakemake waiting on jobs that never finish ignores
+SIGTERM ("Will exit after finishing currently running jobs").
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "tests" / "smoke"
+VENV_BIN = Path(sys.executable).parent
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """The environment for the tools: this venv first on PATH, DVC's analytics off."""
+    path = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1", **extra}
+
+
+def run(command: list[str | Path], cwd: Path, timeout_s: int, env: dict[str, str] | None = None,
+        check: bool = True) -> subprocess.CompletedProcess:
+    """Run `command` in `cwd`, killed after `timeout_s`; on failure the test fails with its output."""
+    words = [str(word) for word in command]
+    result = subprocess.run(
+        ["timeout", "-s", "KILL", str(timeout_s), *words],
+        cwd=cwd, env=env or tool_env(), capture_output=True, text=True,
+    )
+    if check and result.returncode != 0:
+        why = "was killed after {timeout_s} s" if result.returncode in (124, 137) else f"exited {result.returncode}"
+        pytest.fail(
+            f"{' '.join(words)} {why.format(timeout_s=timeout_s)} (in {cwd}):\n"
+            f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def snakemake(*args: str | Path) -> list[str | Path]:
+    return [sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", *args]
+
+
+def copy_smoke_config(workdir: Path) -> Path:
+    """A fresh working directory holding only the smoke config, for `--directory workdir`."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(SMOKE / "config", workdir / "config")
+    return workdir
+
+
+def smoke_config() -> dict:
+    return yaml.safe_load((SMOKE / "config" / "config.yaml").read_text())
+
+
+def failure_analysis_targets() -> list[str]:
+    """Evaluation summaries that need every kind of job the cluster runs, and few of them.
+
+    The first smoke run that keeps a weak snapshot (train_keeping_weak, evaluated twice) and the
+    first one that does not (train), each on the failure-analysis test set of its own spectrum;
+    `generate` makes their validation and test sets.
+    """
+    config = smoke_config()
+    defaults = config.get("run_defaults", {})
+    rows = [row for row in config["runs"] if {"roughly_right", "predictability"} & set(row.get("analyses", []))]
+    weak = next((row for row in rows if row.get("weak_accuracy") is not None), None)
+    plain = next((row for row in rows if row.get("weak_accuracy") is None), None)
+    if weak is None or plain is None:
+        pytest.fail("tests/smoke/config/config.yaml needs a failure-analysis run with weak_accuracy and one without")
+    targets = []
+    for row, weights in ((weak, ("model", "weak")), (plain, ("model",))):
+        spectrum = row.get("spectrum", defaults.get("spectrum", "semicircle"))
+        for weight in weights:
+            targets.append(f"results/{config['scale']}/eval/{row['name']}/{weight}/{spectrum}_test.json")
+    return targets
