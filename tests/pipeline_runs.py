@@ -45,8 +45,8 @@ def run(command: list[str | Path], cwd: Path, timeout_s: int, env: dict[str, str
     return result
 
 
-def snakemake(*args: str | Path) -> list[str | Path]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", ROOT / "Snakefile", *args]
+def snakemake(*args: str | Path, snakefile: Path = ROOT / "Snakefile") -> list[str | Path]:
+    return [sys.executable, "-m", "snakemake", "--snakefile", snakefile, *args]
 
 
 def copy_smoke_config(workdir: Path) -> Path:

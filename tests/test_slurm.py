@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from pipeline_runs import ROOT, copy_smoke_config, failure_analysis_targets, run, snakemake, tool_env
+from pipeline_runs import ROOT, copy_smoke_config, failure_analysis_targets, run, smoke_config, snakemake, tool_env
 
 pytestmark = pytest.mark.slow
 
@@ -110,7 +111,7 @@ def test_the_smoke_pipeline_runs_through_slurm_as_it_runs_locally(cluster_env, t
     assert not cluster_jobs(cluster_env, local), "the local run must not have submitted anything"
 
     # Same bytes for the datasets; same training and predictions (CPU, same seeds, one thread each).
-    results = Path("results") / failure_analysis_targets()[0].split("/")[1]
+    results = Path("results") / smoke_config()["scale"]
     datasets = sorted(path.relative_to(local) for path in (local / results / "data").rglob("*.npz"))
     assert datasets and datasets == sorted(p.relative_to(on_slurm) for p in (on_slurm / results / "data").rglob("*.npz"))
     for path in datasets:
@@ -119,6 +120,11 @@ def test_the_smoke_pipeline_runs_through_slurm_as_it_runs_locally(cluster_env, t
         expected = pd.read_csv(train_log).drop(columns="wall_seconds")
         actual = pd.read_csv(on_slurm / train_log.relative_to(local)).drop(columns="wall_seconds")
         pd.testing.assert_frame_equal(actual, expected)
+    for weights in (local / results / "models").glob("*/*.pt"):
+        expected = torch.load(weights, map_location="cpu", weights_only=False)["state_dict"]
+        actual = torch.load(on_slurm / weights.relative_to(local), map_location="cpu", weights_only=False)["state_dict"]
+        assert expected.keys() == actual.keys()
+        assert all(torch.equal(actual[name], expected[name]) for name in expected), weights
     for target in targets:
         assert json.loads((on_slurm / target).read_text()) == json.loads((local / target).read_text()), target
         expected = pd.read_parquet(local / target.replace(".json", ".parquet"))
@@ -142,15 +148,14 @@ rule train:
 
 def test_training_is_warned_before_its_time_limit_and_resumed_by_a_retry(cluster_env, tmp_path):
     (tmp_path / "Snakefile").write_text(TOY_SNAKEFILE)
-    # The training rule's settings from the profiles, with a 1-minute limit and the warning 40 s
-    # before it (SLURM checks limits every ~30 s, so the signal comes 20-40 s into the job).
-    shorter = ["train:gpu=0", "train:runtime=1", "train:mem_mb=500", "train:slurm_extra='--signal=USR1@40'"]
-    command = [
-        *snakemake("--profile", SLURM_PROFILE, "--workflow-profile", CLUSTER_PROFILE, "--set-resources", *shorter),
-    ]
-    command[command.index(ROOT / "Snakefile")] = tmp_path / "Snakefile"
+    # The test profile's training settings with a 2-minute limit and the warning 50 s before it.
+    # SLURM may send the signal up to 60 s early, so it comes 10 to 70 s into the job: after the
+    # rule has started (a signal before its trap would just kill it), and before the limit.
+    shorter = ["train:gpu=0", "train:runtime=2", "train:mem_mb=500", "train:slurm_extra='--signal=USR1@50'"]
+    command = snakemake("--profile", SLURM_PROFILE, "--workflow-profile", CLUSTER_PROFILE,
+                        "--set-resources", *shorter, snakefile=tmp_path / "Snakefile")
     try:
-        run(command, cwd=tmp_path, timeout_s=200, env=cluster_env)
+        run(command, cwd=tmp_path, timeout_s=240, env=cluster_env)
     finally:
         cancel_leftover_jobs(cluster_env, tmp_path)
 
