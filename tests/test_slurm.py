@@ -7,7 +7,7 @@ SIGUSR1 before the time limit reaches the rule's process, it exits non-zero afte
 state outside the declared outputs, and Snakemake's retry resubmits it and it resumes.
 
 The cluster needs root (packages, daemons). Without root the tests run only against a cluster
-that is already up. The fixture stops only the daemons it started.
+that is already up. The fixture stops the cluster at the end only if it started it.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ import pytest
 import torch
 
 from pipeline_runs import ROOT, copy_smoke_config, failure_analysis_targets, run, smoke_config, snakemake, tool_env
-
-pytestmark = pytest.mark.slow
 
 CLUSTER = ROOT / "tests" / "cluster"
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
@@ -47,16 +45,15 @@ def daemon_running(name: str) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster_env() -> dict[str, str]:
-    """Start the cluster unless it runs already; stop at the end only what was started here."""
+    """Start the cluster unless it runs already; stop it at the end only if it was started here."""
     already_running = {name for name in DAEMONS if daemon_running(name)}
     if os.geteuid() != 0 and already_running != set(DAEMONS):
         pytest.skip("a local SLURM cluster needs root to install and start; "
                     "run `sudo tests/cluster/start-slurm.sh` first to test without root")
     run(["bash", CLUSTER / "start-slurm.sh", STATE_DIR], cwd=ROOT, timeout_s=300)
-    started_here = {name for name in DAEMONS if daemon_running(name)} - already_running
     yield tool_env(SLURM_CONF=str(STATE_DIR / "etc" / "slurm.conf"))
-    if started_here:
-        # The script stops the daemons named by the pid files, which are the ones started above.
+    if not already_running:
+        # The script stops the daemons its pid files name: the ones started above.
         run(["bash", CLUSTER / "stop-slurm.sh", STATE_DIR], cwd=ROOT, timeout_s=60)
 
 
@@ -85,6 +82,7 @@ def submitted_rules(log: str) -> Counter:
     return counts
 
 
+@pytest.mark.slow
 def test_the_smoke_pipeline_runs_through_slurm_as_it_runs_locally(cluster_env, tmp_path):
     targets = failure_analysis_targets()
     local = copy_smoke_config(tmp_path / "local")
@@ -146,6 +144,7 @@ rule train:
 """
 
 
+@pytest.mark.slow
 def test_training_is_warned_before_its_time_limit_and_resumed_by_a_retry(cluster_env, tmp_path):
     (tmp_path / "Snakefile").write_text(TOY_SNAKEFILE)
     # The test profile's training settings with a 2-minute limit and the warning 50 s before it.

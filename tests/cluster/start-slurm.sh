@@ -10,6 +10,7 @@
 # Stop with tests/cluster/stop-slurm.sh [STATE_DIR], which ends only the daemons started here.
 #
 # Environment:
+#   SLURM_LOCAL_STATE       the state dir when no argument is given
 #   SLURM_LOCAL_PARTITION   partition name (default: main)
 #   SLURM_LOCAL_FAKE_GPUS   number of placeholder GPUs the node advertises (default: 0); jobs that
 #                           ask for them are scheduled and get CUDA_VISIBLE_DEVICES, nothing more

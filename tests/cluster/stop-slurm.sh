@@ -6,6 +6,7 @@
 # Cancels the jobs still queued or running on it, then ends slurmd, slurmctld and munged: only the
 # processes named by the pid files in STATE_DIR, and only while those pids still run the program
 # they were written for. Job records survive a stop and start (they live in STATE_DIR).
+# SLURM_LOCAL_STATE sets the state dir when no argument is given.
 # --purge also removes STATE_DIR and the /etc/slurm/slurm.conf link into it. Packages stay.
 set -euo pipefail
 
