@@ -5,3 +5,8 @@ ood: result 3 (the training distribution decides how far a model generalizes, an
 claims: this run's numbers beside the paper's, with a verdict each.
 Each module is pure functions (tables in, tables out) plus one thin entry point per CLI verb.
 """
+
+from mathformer.analysis.failures import predictability, roughly_right
+from mathformer.analysis.ood import ood_study
+
+__all__ = ["ood_study", "predictability", "roughly_right"]

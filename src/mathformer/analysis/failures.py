@@ -409,8 +409,9 @@ def roughly_right(runs: Mapping[str, str | os.PathLike], out_dir: str | os.PathL
         raise ValueError("roughly-right needs at least one run (NAME=PREDICTIONS.parquet)")
     parts, labels = [], []
     for name, path in runs.items():
+        # The task first: a table of another task lacks the columns, and the task says why.
+        _check_task(read_metadata(path).get("task"), ("eigenvectors",), f"roughly-right run {name!r} ({path})")
         frame, metadata = load_predictions(path, required=("error", "eigenvalue_error", "norm_error_cols", "orthogonality"))
-        _check_task(metadata.get("task"), ("eigenvectors",), f"roughly-right run {name!r} ({path})")
         parts.append(roughly_right_table(frame, name))
         labels.append(describe_run(name, metadata))
     table = pd.concat(parts, ignore_index=True)

@@ -185,7 +185,8 @@ def ood_study(
     (train spectrum -> train_log.csv) to the ood_accuracy tables (5, 2, 1 %), the
     examples_to_accuracy table and the ood_heatmap and learning_curves figures under out_dir.
     `reference_test` is the test set, as named in the logs, whose curve is drawn beside the
-    validation curve. Returns the tables by name.
+    validation curve. Training runs are labelled by their names less the prefix they share
+    (eigval_laplace -> laplace; see `short_names`). Returns the tables by name.
     """
     names = short_names([train for train, _ in summaries] + list(logs))
     loaded = {(names[train], test): read_summary(path) for (train, test), path in summaries.items()}

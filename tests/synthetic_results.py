@@ -1,0 +1,124 @@
+"""Synthetic inputs with known answers for the analysis and report tests.
+
+Predictions tables follow the contract's layout (list columns, the scalar feature columns and the
+"mathformer" parquet metadata) and are scored with mathformer.metrics, so they are what the
+evaluate step would write for these predictions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mathformer.metrics import prediction_properties, problem_features, task_error
+from mathformer.problems import SPECTRA, Problem
+
+
+def _list_column(values: np.ndarray) -> pa.Array:
+    flat = values.reshape(len(values), -1)
+    offsets = np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.ravel(), type=pa.float64()))
+
+
+def scored_table(task: str, inputs: np.ndarray, targets: np.ndarray, predictions: np.ndarray, ok: np.ndarray) -> pa.Table:
+    columns = {
+        "index": pa.array(np.arange(len(inputs))),
+        "input": _list_column(inputs),
+        "target": _list_column(targets),
+        "prediction": _list_column(predictions),
+        "decodes": pa.array(ok),
+        "error": pa.array(task_error(task, inputs, predictions, ok, targets)),
+    }
+    extra = {**problem_features(task, inputs), **prediction_properties(task, inputs, predictions, ok, targets)}
+    columns |= {name: pa.array(values) for name, values in extra.items()}
+    return pa.table(columns)
+
+
+def write_table(table: pa.Table, path: Path, task: str, n: int, spectrum: str = "semicircle") -> Path:
+    metadata = {"task": task, "n": n, "spectrum": spectrum, "train_spectrum": spectrum, "run": path.stem, "target_shape": []}
+    pq.write_table(table.replace_schema_metadata({b"mathformer": json.dumps(metadata).encode()}), path)
+    return path
+
+
+def eigenvector_predictions(count: int = 600, n: int = 4, broken_share: float = 0.2, seed: int = 0) -> tuple[pa.Table, np.ndarray]:
+    """Exact eigen-decompositions, except a `broken_share` of rows whose first eigenvector is turned
+    towards the second by 0.3 rad: eigenvalues and unit norms stay right, orthogonality breaks
+    (|cos| = sin 0.3 ~ 0.3) and the task error exceeds 5 %. Also returns which rows are broken.
+    """
+    rng = np.random.default_rng(seed)
+    inputs, targets = Problem("eigenvectors", n=n).sample(count, rng)
+    predictions = targets.copy()
+    broken = rng.random(count) < broken_share
+    vectors = predictions[broken, 1:, :]
+    angle = 0.3
+    vectors[:, :, 0] = np.cos(angle) * vectors[:, :, 0] + np.sin(angle) * vectors[:, :, 1]
+    predictions[broken, 1:, :] = vectors
+    table = scored_table("eigenvectors", inputs, targets, predictions, np.ones(count, dtype=bool))
+    return table, broken
+
+
+def inversion_predictions(count: int = 600, n: int = 3, cond_limit: float = 30.0, seed: int = 0) -> tuple[pa.Table, np.ndarray]:
+    """Inverses that are exact for well-conditioned inputs and wrong by 50 % of the identity
+    (in M P - I) for inputs whose condition number exceeds `cond_limit`: the failures are
+    exactly the ill-conditioned inputs. A few rows do not decode. Returns the table and the
+    ill-conditioned rows.
+    """
+    rng = np.random.default_rng(seed)
+    inputs, targets = Problem("inversion", n=n).sample(count, rng)
+    ill = problem_features("inversion", inputs)["input_cond"] > cond_limit
+    predictions = targets.copy()
+    # P = M^-1 (I + E) gives M P - I = E; E = 0.5 I makes the error n * 0.5 / n = 0.5.
+    predictions[ill] = targets[ill] * 1.5
+    ok = np.ones(count, dtype=bool)
+    ok[:5] = False
+    predictions[~ok] = np.nan
+    return scored_table("inversion", inputs, targets, predictions, ok), ill
+
+
+def ood_summaries(folder: Path, accuracy: dict[tuple[str, str], float]) -> dict[tuple[str, str], Path]:
+    """One summary JSON per (train run, test spectrum), accuracy at 5 % as given, halved at 2 %, quartered at 1 %."""
+    paths = {}
+    for (train, test), share in accuracy.items():
+        path = folder / f"{train}__{test}.json"
+        shares = {"0.05": share, "0.02": share / 2, "0.01": share / 4, "0.005": 0.0}
+        path.write_text(json.dumps({"run": train, "test_set": test, "task": "eigenvalues", "count": 100, "decoded": 100, "accuracy": shares}))
+        paths[(train, test)] = path
+    return paths
+
+
+def train_log(path: Path, accuracy: list[float], examples_per_epoch: int = 1000, tests: tuple[str, ...] = ("semicircle",)) -> Path:
+    """A train_log.csv with the training helper's columns and the given validation accuracy at 5 %."""
+    share = np.asarray(accuracy)
+    rows = {"epoch": np.arange(1, len(share) + 1), "examples": examples_per_epoch * np.arange(1, len(share) + 1)}
+    rows |= {"wall_seconds": np.arange(len(share)) * 2.0, "lr": 1e-4, "loss": 1.0 / (1 + np.arange(len(share)))}
+    for name in ("valid", *tests):
+        scale = 1.0 if name == "valid" else 0.5
+        rows |= {f"{name}_acc_5": scale * share, f"{name}_acc_2": scale * share / 2, f"{name}_acc_1": scale * share / 4, f"{name}_acc_0.5": 0.0}
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def full_results(root: Path) -> Path:
+    """A results folder holding every table and figure the analyses write, from synthetic inputs."""
+    from mathformer.analysis.failures import predictability, roughly_right
+    from mathformer.analysis.ood import ood_study
+
+    inputs = root / "inputs"
+    inputs.mkdir(parents=True)
+    eigvec, _ = eigenvector_predictions(count=300)
+    inversion, _ = inversion_predictions(count=300)
+    eig_path = write_table(eigvec, inputs / "eigvec.parquet", "eigenvectors", 4)
+    inv_path = write_table(inversion, inputs / "inv.parquet", "inversion", 3)
+    results = root / "results" / "smoke"
+    roughly_right({"eigvec": eig_path}, results)
+    predictability({"eigvec": eig_path, "inv": inv_path}, results)
+    trains = ("semicircle", "laplace")
+    accuracy = {(f"eigval_{train}", test): (0.9 if train == "laplace" or test == "semicircle" else 0.2) for train in trains for test in SPECTRA}
+    logs = {f"eigval_{train}": train_log(inputs / f"{train}.csv", [0.1, 0.6, 0.95]) for train in trains}
+    ood_study(ood_summaries(inputs, accuracy), logs, results)
+    return results
