@@ -124,7 +124,7 @@ def roughly_right_figure(table: pd.DataFrame) -> Figure:
 
 
 def condition_histograms_figure(histograms: pd.DataFrame) -> Figure:
-    """Per run, the density of log10 condition number for correct and failed predictions."""
+    """Per run, the density of log condition number (the table's `quantity`) for correct and failed predictions."""
     if histograms.empty:
         return no_data_figure("no finite condition numbers to show")
     runs = list(dict.fromkeys(histograms["run"]))
@@ -134,7 +134,7 @@ def condition_histograms_figure(histograms: pd.DataFrame) -> Figure:
         for outcome, group in rows.groupby("outcome", sort=False):
             edges = np.append(group["bin_left"].to_numpy(), group["bin_right"].to_numpy()[-1])
             ax.stairs(group["density"].to_numpy(), edges, color=OUTCOME_COLOURS.get(outcome), label=f"{outcome} (n={int(group['count'].iloc[0])})")
-        ax.set_xlabel(f"log10 condition number of {rows['condition_of'].iloc[0]}")
+        ax.set_xlabel(rows["quantity"].iloc[0])
         ax.set_ylabel("density (per unit of log10)")
         ax.set_title(f"{run} (split at {rows['tolerance_pct'].iloc[0]:g} % tolerance)")
         ax.legend()
