@@ -1,5 +1,6 @@
 # The report: papermill runs each notebook of workflow/notebooks over this scale's tables and
-# figures, and nbconvert joins them into one HTML page that sets the numbers beside the paper's.
+# figures, and nbconvert joins them into one HTML page; claims.* sets each of the paper's numbers
+# beside this run's, with a verdict.
 
 
 rule render_report:
@@ -9,6 +10,13 @@ rule render_report:
         claims=CLAIMS,
     output:
         html=report("results/{scale}/report/report.html", category="Report"),
+        claims=report(
+            "results/{scale}/report/claims.csv",
+            category="Report",
+            labels={"kind": "table", "name": "the paper's numbers beside this run"},
+        ),
+        claims_md="results/{scale}/report/claims.md",
+        claims_tex="results/{scale}/report/claims.tex",
         notebooks=report_notebooks(),
     log:
         "logs/{scale}/report.log",

@@ -1,0 +1,241 @@
+"""The Snakemake workflow: what it schedules, how it checks its config, and (slow) a real run.
+
+Snakemake is called the way users call it, as a subprocess, with the venv first on PATH so that
+its shell commands find the `mathformer`, papermill and jupyter of this environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mathformer.config import PRECISIONS, SCHEDULES, RunConfig
+from mathformer.encoding import ENCODINGS
+from mathformer.problems import LAWS, SPECTRA, TASKS
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "tests" / "smoke"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+CPU_PROFILE = ROOT / "profiles" / "cpu"
+DEFAULT_PROFILE = ROOT / "profiles" / "default"
+
+# The paper's experiments as jobs: 10 models (E1, E2 at 6x6, E3, seven E4), E1 keeping a weak
+# snapshot; 20 fixed sets (10 validation, 3 failure-analysis test sets, 7 OOD); 53 evaluations
+# (E1 final and weak, E2, E3 on their test sets, and 7 x 7 for E4); one job per analysis.
+PAPER_JOBS = {
+    "generate": 20,
+    "train": 9,
+    "train_keeping_weak": 1,
+    "evaluate": 53,
+    "analyse_roughly_right": 1,
+    "analyse_predictability": 1,
+    "analyse_ood": 1,
+    "render_report": 1,
+    "all": 1,
+}
+E4_SPECTRA = ("semicircle", "uniform", "gaussian", "laplace", "positive", "positive2", "marcenko")
+
+
+def snakemake(*args: str | Path, directory: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `python -m snakemake ARGS` in `directory`; on an unexpected failure show its output."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    command = [sys.executable, "-m", "snakemake", *map(str, args)]
+    result = subprocess.run(command, cwd=directory, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def job_counts(dry_run_output: str) -> Counter:
+    """Jobs per rule from the 'Job stats' table of a dry run."""
+    counts: Counter = Counter()
+    table = dry_run_output.split("Job stats:", 1)[1]
+    for line in table.splitlines()[3:]:
+        fields = line.split()
+        if len(fields) != 2 or fields[0] == "total":
+            break
+        counts[fields[0]] = int(fields[1])
+    return counts
+
+
+def shell_commands(dry_run_output: str, verb: str) -> list[str]:
+    """The `mathformer VERB ...` commands a dry run with --printshellcmds would execute."""
+    return re.findall(rf"^(?:Shell command:)?\s*(mathformer {verb} .*)$", dry_run_output, flags=re.MULTILINE)
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def paper_dry_run() -> str:
+    return snakemake("-n", "-p", "--workflow-profile", DEFAULT_PROFILE).stdout
+
+
+# ---- the DAG ----------------------------------------------------------------------------------
+
+
+def test_paper_config_schedules_every_experiment(paper_dry_run):
+    assert job_counts(paper_dry_run) == Counter(PAPER_JOBS)
+
+
+def test_every_eigenvalue_model_is_tested_on_every_spectrum(paper_dry_run):
+    evaluated = set(
+        re.findall(r"--model results/paper/models/(eigval_\w+)/model\.pt --data \S+/(\w+)_ood\.npz", paper_dry_run)
+    )
+    assert evaluated == {(f"eigval_{train}", test) for train in E4_SPECTRA for test in E4_SPECTRA}
+
+
+def test_failure_analyses_read_the_final_and_the_weak_eigenvector_models(paper_dry_run):
+    (roughly_right,) = shell_commands(paper_dry_run, "analyse roughly-right")
+    (predictability,) = shell_commands(paper_dry_run, "analyse predictability")
+    labels = lambda command: re.findall(r"--run (\w+)=", command)  # noqa: E731
+    assert labels(roughly_right) == ["eigvec5", "eigvec5_weak", "eigvec6"]
+    assert labels(predictability) == ["eigvec5", "eigvec5_weak", "eigvec6", "inv5"]
+    assert "results/paper/eval/eigvec5/weak/semicircle_test.parquet" in roughly_right
+
+
+def test_training_commands_carry_each_runs_settings(paper_dry_run):
+    commands = {re.search(r"models/(\w+)", command).group(1): command for command in shell_commands(paper_dry_run, "train")}
+    assert len(commands) == 10
+    assert "--enc-dim 516 --dec-dim 512 --enc-heads 12" in commands["inv5"]
+    assert "--weak-accuracy 0.7" in commands["eigvec5"] and "--n 6" in commands["eigvec6"]
+    assert "--spectrum laplace" in commands["eigval_laplace"]
+    # E4 models score every OOD set during training (learning curves per spectrum).
+    assert commands["eigval_laplace"].count("--test ") == 7 and "--test " not in commands["eigvec5"]
+    assert all("--device auto" in command for command in commands.values())
+
+
+def test_quick_config_runs_the_same_dag():
+    dry_run = snakemake("-n", "--workflow-profile", CPU_PROFILE, "--configfile", "config/quick.yaml").stdout
+    assert job_counts(dry_run) == Counter(PAPER_JOBS)
+
+
+def test_cpu_profile_trains_and_evaluates_on_the_cpu():
+    dry_run = snakemake("-n", "-p", "--forceall", "--workflow-profile", CPU_PROFILE, "--directory", SMOKE).stdout
+    commands = shell_commands(dry_run, "train") + shell_commands(dry_run, "evaluate")
+    assert commands and all("--device cpu" in command for command in commands)
+
+
+def test_lint_has_no_findings():
+    result = snakemake("--lint", "--workflow-profile", "none")
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+# ---- the config and its schema ----------------------------------------------------------------
+
+
+def test_schema_documents_exactly_the_run_config_fields_with_its_defaults():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    defaults = schema["properties"]["run_defaults"]["properties"]
+    fields = {spec.name: spec for spec in dataclasses.fields(RunConfig)}
+    assert set(defaults) == set(fields) - {"task"}
+    for name, prop in defaults.items():
+        assert prop["default"] == fields[name].default, name
+        assert prop.get("description"), name
+    row = schema["$defs"]["run"]["properties"]
+    assert set(row) == set(fields) | {"name", "experiment", "analyses"}
+
+
+def test_schema_enums_match_the_package():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    defs, defaults = schema["$defs"], schema["properties"]["run_defaults"]["properties"]
+    assert defs["spectrum"]["enum"] == list(SPECTRA)
+    assert defs["encoding"]["enum"] == list(ENCODINGS)
+    assert defs["run"]["properties"]["task"]["enum"] == list(TASKS)
+    assert defaults["law"]["enum"] == list(LAWS)
+    assert defaults["schedule"]["enum"] == list(SCHEDULES)
+    assert defaults["precision"]["enum"] == list(PRECISIONS)
+
+
+def paper_config() -> dict:
+    return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+def break_first_eigenvalue_run(**changes) -> dict:
+    config = paper_config()
+    row = next(row for row in config["runs"] if row["task"] == "eigenvalues")
+    row.update(changes)
+    return config
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (break_first_eigenvalue_run(spectrum="wigner"), r"'wigner' is not one of \['semicircle', 'uniform'"),
+        (break_first_eigenvalue_run(enc_dims=64), r"'enc_dims' was unexpected"),
+        (break_first_eigenvalue_run(enc_heads=7), r"run 'eigval_semicircle': enc_dim 512 is not divisible by enc_heads 7"),
+        (break_first_eigenvalue_run(analyses=["roughly_right"]), r"analysis 'roughly_right' does not apply to task 'eigenvalues'"),
+        ({**paper_config(), "sclae": "paper"}, r"'sclae' was unexpected"),
+    ],
+    ids=["bad-spectrum", "unknown-run-key", "bad-combination", "wrong-analysis", "unknown-top-key"],
+)
+def test_an_invalid_config_stops_the_run_with_a_clear_message(tmp_path, config, message):
+    bad = write_config(tmp_path / "bad.yaml", config)
+    result = snakemake("-n", "--workflow-profile", "none", "--configfile", bad, check=False)
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr), result.stdout + result.stderr
+
+
+# ---- a real run (slow) -------------------------------------------------------------------------
+
+SMOKE_OUTPUTS = ("results", "logs", "benchmarks", ".snakemake")
+
+
+@pytest.fixture(scope="module")
+def smoke_run() -> subprocess.CompletedProcess:
+    """The smoke config run end to end from a clean state (about a minute on 2 cores)."""
+    for name in SMOKE_OUTPUTS:
+        shutil.rmtree(SMOKE / name, ignore_errors=True)
+    return snakemake("--workflow-profile", CPU_PROFILE, "--directory", SMOKE)
+
+
+@pytest.mark.slow
+def test_smoke_config_runs_end_to_end_into_its_own_directory(smoke_run):
+    results = SMOKE / "results" / "smoke"
+    assert (results / "report" / "report.html").stat().st_size > 0
+    assert (results / "models" / "eigvec" / "weak.pt").is_file()
+    assert (results / "tables" / "ood_accuracy.csv").is_file()
+    assert (results / "figures" / "roc_curves.png").is_file()
+    assert list((SMOKE / "benchmarks" / "smoke" / "train").glob("*.tsv"))
+    assert not (ROOT / "results" / "smoke").exists()
+
+
+@pytest.mark.slow
+def test_a_second_run_has_nothing_to_do(smoke_run):
+    result = snakemake("-n", "--workflow-profile", CPU_PROFILE, "--directory", SMOKE)
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_changing_one_run_reruns_only_what_depends_on_it(smoke_run, tmp_path):
+    config = yaml.safe_load((SMOKE / "config" / "config.yaml").read_text())
+    next(row for row in config["runs"] if row["name"] == "eigval_laplace")["seed"] = 1
+    changed = write_config(tmp_path / "changed.yaml", config)
+    dry_run = snakemake("-n", "-p", "--workflow-profile", CPU_PROFILE, "--directory", SMOKE, "--configfile", changed).stdout
+    spectra = len(config["ood"]["test_spectra"])
+    assert job_counts(dry_run) == Counter(
+        {"train": 1, "evaluate": spectra, "analyse_ood": 1, "render_report": 1, "all": 1}
+    )
+    assert all("models/eigval_laplace" in command for command in shell_commands(dry_run, "train"))
+    assert all("models/eigval_laplace/" in command for command in shell_commands(dry_run, "evaluate"))
+
+
+@pytest.mark.slow
+def test_snakemake_report_collects_the_tables_and_figures(smoke_run):
+    report = SMOKE / "results" / "smoke" / "snakemake_report.zip"
+    snakemake("--report", report.relative_to(SMOKE), "--workflow-profile", CPU_PROFILE, "--directory", SMOKE)
+    with zipfile.ZipFile(report) as archive:
+        names = {Path(name).name for name in archive.namelist()}
+    assert {"ood_heatmap.png", "roc_curves.png", "roughly_right.csv", "ood_accuracy.csv", "report.html"} <= names
