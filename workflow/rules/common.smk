@@ -99,8 +99,10 @@ ROLE_SIZES = {"valid": "valid_size", "test": "test_size", "ood": "ood_size"}
 
 def dataset_path(settings: RunConfig, spectrum: str, role: str) -> str:
     """The fixed set of `role` for the run's problem, drawn with the given spectrum."""
+    # 15 significant digits: short for the usual values (10.0 -> "10"), and the CLI reads back
+    # the very float the run trains on.
     return (
-        f"results/{SCALE}/data/{settings.task}/n{settings.n}_{settings.law}_A{settings.coeff_range:g}/"
+        f"results/{SCALE}/data/{settings.task}/n{settings.n}_{settings.law}_A{settings.coeff_range:.15g}/"
         f"{spectrum}_{role}.npz"
     )
 
