@@ -2,7 +2,8 @@
 
 `evaluate` writes two files: a predictions table (parquet, one row per test matrix, everything the
 failure analyses need) and a small summary JSON (accuracy at each tolerance and the counts).
-`summarise` and `read_predictions` are the pieces the analyses and tests reuse.
+`summarise` is the piece the analyses and tests reuse; `mathformer.predictions` owns the table's
+format on disk.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
@@ -32,8 +32,8 @@ from mathformer.metrics import (
     task_error,
 )
 from mathformer.model import ModelConfig, Seq2Seq
+from mathformer.predictions import write_predictions
 
-METADATA_KEY = b"mathformer"
 # The columns every predictions table starts with; metric columns follow them.
 BASE_COLUMNS = ("index", "input", "target", "prediction", "decodes", "error")
 
@@ -152,31 +152,6 @@ def summarise(table: pd.DataFrame | pa.Table) -> dict[str, Any]:
         "decoded": int(table["decodes"].sum()),
         "accuracy": {str(tol): float(share) for tol, share in accuracy(errors, TOLERANCES).items()},
     }
-
-
-def write_predictions(table: pa.Table, metadata: dict[str, Any], path: str | os.PathLike) -> None:
-    """Write the table atomically with `metadata` as JSON under the parquet key "mathformer"."""
-    stamped = table.replace_schema_metadata({METADATA_KEY: json.dumps(metadata).encode()})
-    with atomic_path(path) as tmp:
-        pq.write_table(stamped, tmp)
-
-
-def read_predictions(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A predictions table as a DataFrame (list columns hold numpy arrays) and its "mathformer" metadata."""
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowInvalid) as err:
-        raise ValueError(f"cannot read predictions table {str(path)!r}: {err}") from None
-    raw = (table.schema.metadata or {}).get(METADATA_KEY)
-    if raw is None:
-        raise ValueError(f"{str(path)!r} is not a mathformer predictions table (no 'mathformer' metadata)")
-    return table.to_pandas(), json.loads(raw)
-
-
-def stack_column(frame: pd.DataFrame, column: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """A list column of a predictions table as one float array (N, k), or (N, *shape) when given."""
-    stacked = np.stack(frame[column].to_numpy()).astype(np.float64)
-    return stacked if shape is None else stacked.reshape(len(frame), *shape)
 
 
 def write_summary(summary: dict[str, Any], path: str | os.PathLike) -> None:

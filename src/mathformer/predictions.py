@@ -1,8 +1,9 @@
-"""Read predictions tables (written by mathformer.evaluate) for the analyses.
+"""The predictions table on disk: one parquet row per test matrix, JSON metadata under "mathformer".
 
-Only the columns an analysis needs are read: the list columns (input, target, prediction) are
-most of a 50,000-row table, and most analyses need none of them. Reading here, with pyarrow
-alone, also keeps torch out of the analysis commands.
+`mathformer.evaluate` writes it, the analyses read it. Readers can ask for only the columns they
+need: the list columns (input, target, prediction) are most of a 50,000-row table and most
+analyses need none of them. The module uses pyarrow alone, which keeps torch out of the analysis
+commands.
 """
 
 from __future__ import annotations
@@ -12,12 +13,22 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mathformer.files import atomic_path
+
 METADATA_KEY = b"mathformer"
 LIST_COLUMNS = ("input", "target", "prediction")
+
+
+def write_predictions(table: pa.Table, metadata: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write the table atomically with `metadata` as JSON under the parquet key "mathformer"."""
+    stamped = table.replace_schema_metadata({METADATA_KEY: json.dumps(metadata).encode()})
+    with atomic_path(path) as tmp:
+        pq.write_table(stamped, tmp)
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -47,6 +58,17 @@ def load_predictions(
         raise ValueError(f"predictions table {str(path)!r} lacks column(s) {', '.join(missing)}; it has {', '.join(names)}")
     columns = [name for name in names if name not in LIST_COLUMNS or name in wanted_lists]
     return pq.read_table(path, columns=columns).to_pandas(), metadata
+
+
+def read_predictions(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The whole table (list columns hold numpy arrays) and its metadata."""
+    return load_predictions(path, required=(), lists=LIST_COLUMNS)
+
+
+def stack_column(frame: pd.DataFrame, column: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A list column of a predictions table as one float array (N, k), or (N, *shape) when given."""
+    stacked = np.stack(frame[column].to_numpy()).astype(np.float64)
+    return stacked if shape is None else stacked.reshape(len(frame), *shape)
 
 
 def describe_run(name: str, metadata: dict[str, Any]) -> str:

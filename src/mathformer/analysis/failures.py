@@ -25,7 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mathformer import plots
-from mathformer.analysis.predictions import describe_run, load_predictions, read_metadata
+from mathformer.predictions import describe_run, load_predictions, read_metadata
 from mathformer.metrics import condition_number
 from mathformer.tables import write_table
 
