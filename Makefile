@@ -18,7 +18,7 @@ test: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
 
 quick: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores all --configfile config/quick.yaml
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores all --configfile config/quick.yaml --workflow-profile profiles/cpu
 
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/bench_data.py
