@@ -11,6 +11,17 @@ from mathformer.model import ModelConfig, Seq2Seq
 
 SRC_VOCAB, TGT_VOCAB = 17, 13
 
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy machine every thread barrier of
+    thousands of tiny ops can wait out another process's time slice (seen: 5 s -> 220 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # (enc_dim, enc_heads, dec_dim, dec_heads): equal widths, a wider encoder (as the paper's inversion
 # model), a narrower one, and different head sizes on the two sides.
 WIDTHS = [(32, 4, 32, 4), (48, 3, 32, 4), (24, 6, 40, 2)]
@@ -33,7 +44,8 @@ def random_model(seed: int, widths: tuple[int, int, int, int] = WIDTHS[0], **ove
     """
     enc_dim, enc_heads, dec_dim, dec_heads = widths
     torch.manual_seed(seed)
-    model = Seq2Seq(tiny_config(enc_dim=enc_dim, enc_heads=enc_heads, dec_dim=dec_dim, dec_heads=dec_heads, **overrides))
+    cfg = tiny_config(enc_dim=enc_dim, enc_heads=enc_heads, dec_dim=dec_dim, dec_heads=dec_heads, **overrides)
+    model = Seq2Seq(cfg)
     with torch.no_grad():
         for parameter in model.parameters():
             if parameter.dim() > 1:
@@ -175,7 +187,8 @@ def test_beam_as_wide_as_the_search_space_finds_the_most_likely_output(seed: int
             best = candidates[scores.argmax()]
             assert found[row].tolist() == best[: found.shape[1]].tolist()
             assert (best[found.shape[1]:] == PAD).all()
-            assert model.log_prob(src[row:row + 1], found[row:row + 1]) >= model.log_prob(src[row:row + 1], greedy[row:row + 1]) - 1e-5
+            one = src[row:row + 1]
+            assert model.log_prob(one, found[row:row + 1]) >= model.log_prob(one, greedy[row:row + 1]) - 1e-5
 
 
 def test_source_padding_changes_no_row() -> None:
@@ -189,7 +202,8 @@ def test_source_padding_changes_no_row() -> None:
         batched_tokens = model.generate(src, max_len=20)
         for row, length in enumerate(lengths):
             alone = src[row:row + 1, :length]
-            torch.testing.assert_close(batched_logits[row:row + 1], model(alone, tgt_in[row:row + 1]), atol=1e-4, rtol=1e-4)
+            alone_logits = model(alone, tgt_in[row:row + 1])
+            torch.testing.assert_close(batched_logits[row:row + 1], alone_logits, atol=1e-4, rtol=1e-4)
             tokens = model.generate(alone, max_len=20)
             assert torch.equal(batched_tokens[row, : tokens.shape[1]], tokens[0])
             assert (batched_tokens[row, tokens.shape[1]:] == PAD).all()
