@@ -51,6 +51,7 @@ localrules:
     analyse_roughly_right,
     analyse_predictability,
     analyse_ood,
+    analyse_training,
     render_report,
 
 

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
+from mathformer.config import RunConfig
 from mathformer.metrics import prediction_properties, problem_features, task_error
 from mathformer.problems import SPECTRA, Problem
 
@@ -107,6 +109,7 @@ def full_results(root: Path) -> Path:
     """A results folder holding every table and figure the analyses write, from synthetic inputs."""
     from mathformer.analysis.failures import predictability, roughly_right
     from mathformer.analysis.ood import ood_study
+    from mathformer.analysis.training import training_summary
 
     inputs = root / "inputs"
     inputs.mkdir(parents=True)
@@ -121,4 +124,14 @@ def full_results(root: Path) -> Path:
     accuracy = {(f"eigval_{train}", test): (0.9 if train == "laplace" or test == "semicircle" else 0.2) for train in trains for test in SPECTRA}
     logs = {f"eigval_{train}": train_log(inputs / f"{train}.csv", [0.1, 0.6, 0.95]) for train in trains}
     ood_study(ood_summaries(inputs, accuracy), logs, results)
+    training_summary({"eigval_laplace": model_dir(inputs / "eigval_laplace", "eigenvalues", [0.1, 0.6, 0.95])}, results)
     return results
+
+
+def model_dir(path: Path, task: str, accuracy: list[float]) -> Path:
+    """A trained model's folder as the training helper leaves it, less the weights."""
+    path.mkdir(parents=True)
+    settings = RunConfig(task=task, n=3, spectrum="laplace", enc_layers=2, dec_layers=1, enc_dim=64, dec_dim=64, enc_heads=4, dec_heads=4)
+    (path / "config.yaml").write_text(yaml.safe_dump(settings.to_dict()))
+    train_log(path / "train_log.csv", accuracy)
+    return path

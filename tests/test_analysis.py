@@ -28,13 +28,14 @@ from mathformer.analysis.failures import (
     with_prediction_features,
 )
 from mathformer.analysis.ood import accuracy_matrix, examples_to_accuracy, learning_curves, ood_study, short_names
+from mathformer.analysis.training import training_summary
 from mathformer.problems import SPECTRA
 from mathformer.tables import format_cell, read_table, to_latex, to_markdown, write_table
 
 CLAIMS_FILE = Path(__file__).resolve().parents[1] / "config" / "claims.yaml"
 TABLES = {
     "roughly_right", "condition_numbers", "failure_predictors", "inverse_distance",
-    "ood_accuracy", "ood_accuracy_2", "ood_accuracy_1", "examples_to_accuracy",
+    "ood_accuracy", "ood_accuracy_2", "ood_accuracy_1", "examples_to_accuracy", "training",
 }  # fmt: skip
 FIGURES = {"roughly_right", "condition_histograms", "roc_curves", "ood_heatmap", "learning_curves"}
 
@@ -234,6 +235,25 @@ def test_examples_to_accuracy_from_a_training_log(tmp_path):
 def test_learning_curves_need_examples():
     with pytest.raises(ValueError, match="examples"):
         learning_curves({"laplace": pd.DataFrame({"valid_acc_5": [0.5]})})
+
+
+def test_training_table_reads_the_last_epoch_and_keeps_the_log(tmp_path):
+    folder = synthetic.model_dir(tmp_path / "eigvec", "eigenvectors", [0.2, 0.8, 0.7])
+    table = training_summary({"eigvec": folder}, tmp_path / "out")
+    (row,) = table.to_dict("records")
+    assert (row["run"], row["task"], row["n"], row["layers"], row["width"]) == ("eigvec", "eigenvectors", 3, "2/1", 64)
+    assert (row["examples"], row["minutes"]) == (3000, pytest.approx(4 / 60, abs=0.05))
+    assert (row["valid_acc_5_pct"], row["valid_acc_2_pct"], row["best_valid_acc_5_pct"]) == (70.0, 35.0, 80.0)
+    assert (tmp_path / "out" / "train_logs" / "eigvec.csv").read_bytes() == (folder / "train_log.csv").read_bytes()
+    assert read_table(tmp_path / "out" / "tables" / "training.csv").equals(table)
+
+
+def test_training_table_refuses_a_log_without_accuracy(tmp_path):
+    folder = synthetic.model_dir(tmp_path / "eigvec", "eigenvectors", [0.2])
+    pd.read_csv(folder / "train_log.csv").drop(columns="valid_acc_2").to_csv(folder / "train_log.csv", index=False)
+    with pytest.raises(ValueError, match="eigvec.*valid_acc_2"):
+        training_summary({"eigvec": folder}, tmp_path / "out")
+    assert not (tmp_path / "out" / "tables" / "training.csv").exists()
 
 
 # ---------------------------------------------------------------- entry points and their files

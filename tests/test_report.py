@@ -18,7 +18,7 @@ NOTEBOOK_DIR = ROOT / "workflow" / "notebooks"
 CLAIMS = ROOT / "config" / "claims.yaml"
 TABLES = (
     "roughly_right", "condition_numbers", "failure_predictors", "inverse_distance",
-    "ood_accuracy", "ood_accuracy_2", "ood_accuracy_1", "examples_to_accuracy",
+    "ood_accuracy", "ood_accuracy_2", "ood_accuracy_1", "examples_to_accuracy", "training",
 )  # fmt: skip
 FIGURES = ("roughly_right", "condition_histograms", "roc_curves", "ood_heatmap", "learning_curves")
 

@@ -206,6 +206,10 @@ def _add_analyse(verbs: argparse._SubParsersAction) -> None:
     ood.add_argument("--log", action="append", required=True, metavar="TRAIN=train_log.csv")
     ood.add_argument("--out", type=Path, required=True, help="results folder (tables/, figures/)")
     ood.set_defaults(handler=_ood)
+    training = kinds.add_parser("training", help="one row per model: examples, minutes, validation accuracy")
+    training.add_argument("--model", action="append", required=True, metavar="NAME=MODEL_DIR")
+    training.add_argument("--out", type=Path, required=True, help="results folder (tables/, train_logs/)")
+    training.set_defaults(handler=_training)
 
 
 def _roughly_right(args: argparse.Namespace) -> None:
@@ -234,6 +238,15 @@ def _ood(args: argparse.Namespace) -> None:
     _say("analyse", f"ood over {len(summaries)} summaries and {len(logs)} training logs")
     ood_study(summaries, logs, args.out)
     _say("analyse", f"wrote tables and figures under {args.out}")
+
+
+def _training(args: argparse.Namespace) -> None:
+    models = _named_paths(args.model, "--model")
+    from mathformer.analysis.training import training_summary
+
+    _say("analyse", f"training of {len(models)} model(s)")
+    training_summary(models, args.out)
+    _say("analyse", f"wrote tables/training and train_logs/ under {args.out}")
 
 
 def _add_report(verbs: argparse._SubParsersAction) -> None:

@@ -133,3 +133,27 @@ rule analyse_ood:
         "../../environment.yml"
     shell:
         "mathformer analyse ood {params.flags} --out results/{wildcards.scale} > {log} 2>&1"
+
+
+# How each model trained, and a copy of its training log that git keeps (DVC keeps models/).
+rule analyse_training:
+    input:
+        logs=expand("results/{{scale}}/models/{run}/train_log.csv", run=RUNS),
+        configs=expand("results/{{scale}}/models/{run}/config.yaml", run=RUNS),
+    output:
+        table=report(
+            "results/{scale}/tables/training.csv",
+            category="Training",
+            labels={"kind": "table", "name": "examples, minutes and accuracy of each model"},
+        ),
+        table_md="results/{scale}/tables/training.md",
+        table_tex="results/{scale}/tables/training.tex",
+        logs=expand("results/{{scale}}/train_logs/{run}.csv", run=RUNS),
+    log:
+        "logs/{scale}/analyse/training.log",
+    params:
+        flags=get_training_flags,
+    conda:
+        "../../environment.yml"
+    shell:
+        "mathformer analyse training {params.flags} --out results/{wildcards.scale} > {log} 2>&1"

@@ -267,9 +267,14 @@ def get_ood_flags(wildcards) -> str:
     return " ".join([*summaries, *logs])
 
 
+def get_training_flags(wildcards) -> str:
+    return " ".join(f"--model {shlex.quote(f'{name}=results/{wildcards.scale}/models/{name}')}" for name in RUNS)
+
+
 def scheduled_analyses() -> list[str]:
     """The analysis rules this config needs (an analysis with no runs is left out)."""
-    return [f"analyse_{analysis}" for analysis in ANALYSIS_TASKS if runs_for(analysis)]
+    per_task = [f"analyse_{analysis}" for analysis in ANALYSIS_TASKS if runs_for(analysis)]
+    return [*per_task, "analyse_training"] if RUNS else per_task
 
 
 def analysis_outputs(analyses: list[str], folder: str | None = None) -> list[str]:

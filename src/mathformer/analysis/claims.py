@@ -5,7 +5,7 @@ a column, the row(s) selected by `where`, and how several cells reduce to one nu
 rule that turns the two into a verdict: reproduced, partly, not, or missing when this run has no
 such number (an experiment left out at this scale, say).
 
-Run names differ between scales (eigvec5 at paper scale, eigvec3 at quick scale), so claims
+Run names differ between scales (eigvec5 at paper scale, eigvec2 at quick scale), so claims
 refer to runs by role (E1, E2_weak, ...) and the file maps roles to run names per scale.
 """
 

@@ -1,0 +1,73 @@
+"""How each model trained: one row per model (problem, size, examples seen, time, validation
+accuracy), and a copy of each training log beside the tables.
+
+The weights and logs under models/ are versioned by DVC as one folder; the copies under
+train_logs/ are small, so git keeps them with the tables, figures and report.
+`training_summary` is the entry point behind `mathformer analyse training`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from mathformer.analysis.ood import read_log
+from mathformer.config import RunConfig
+from mathformer.files import atomic_path
+from mathformer.tables import write_table
+
+TOLERANCES_PCT = ("5", "2", "1")
+
+
+def training_row(name: str, settings: RunConfig, log: pd.DataFrame) -> dict[str, object]:
+    """The row of one model: what it learned, at what size, and how far it got."""
+    missing = [f"valid_acc_{tolerance}" for tolerance in TOLERANCES_PCT if f"valid_acc_{tolerance}" not in log]
+    if log.empty or missing:
+        raise ValueError(f"training log of {name!r} has no rows or lacks column(s) {', '.join(missing)}")
+    last = log.iloc[-1]
+    row: dict[str, object] = {
+        "run": name,
+        "task": settings.task,
+        "n": settings.n,
+        "spectrum": settings.spectrum if settings.task != "inversion" else "-",
+        "layers": f"{settings.enc_layers}/{settings.dec_layers}",
+        "width": settings.enc_dim,
+        "examples": int(last["examples"]),
+        "minutes": round(float(last["wall_seconds"]) / 60, 1),
+    }
+    for tolerance in TOLERANCES_PCT:
+        row[f"valid_acc_{tolerance}_pct"] = round(100 * float(last[f"valid_acc_{tolerance}"]), 1)
+    row["best_valid_acc_5_pct"] = round(100 * float(log["valid_acc_5"].max()), 1)
+    return row
+
+
+def read_run_config(path: str | os.PathLike) -> RunConfig:
+    path = Path(path)
+    try:
+        return RunConfig.from_dict(yaml.safe_load(path.read_text()))
+    except (OSError, yaml.YAMLError, TypeError, ValueError) as err:
+        raise ValueError(f"cannot read run config {str(path)!r}: {err}") from err
+
+
+def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str | os.PathLike) -> pd.DataFrame:
+    """`mathformer analyse training`: each model folder (config.yaml, train_log.csv) to a row of
+    tables/training.{csv,md,tex}, and its log copied to train_logs/<name>.csv under out_dir."""
+    out = Path(out_dir)
+    rows = []
+    for name, folder in model_dirs.items():
+        log_path = Path(folder) / "train_log.csv"
+        log = read_log(log_path)
+        rows.append(training_row(name, read_run_config(Path(folder) / "config.yaml"), log))
+        with atomic_path(out / "train_logs" / f"{name}.csv") as tmp:
+            tmp.write_bytes(log_path.read_bytes())
+    table = pd.DataFrame(rows)
+    caption = (
+        "How each model trained: examples seen, training minutes, and validation accuracy (%) after "
+        "the last epoch at 5, 2 and 1 % tolerance (best at 5 % over all epochs)."
+    )
+    write_table(table, out / "tables", "training", caption)
+    return table
