@@ -19,12 +19,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
-
-import yaml
+from typing import NoReturn
 
 from mathformer import __version__
-from mathformer.config import RunConfig, add_run_options, run_options_given
+from mathformer.config import RunConfig, add_run_options, read_config_file, run_options_given
 from mathformer.problems import LAWS, SPECTRA, TASKS
 
 PROG = "mathformer"
@@ -125,18 +123,8 @@ def _add_train(verbs: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_train)
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
-    try:
-        values = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path} is not valid YAML ({str(error).splitlines()[0]})") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"{path} must hold a mapping of run options")
-    return values
-
-
 def _train(args: argparse.Namespace) -> None:
-    values = _read_config_file(args.config) if args.config else {}
+    values = read_config_file(args.config) if args.config else {}
     cfg = RunConfig.from_dict({**values, **run_options_given(args)})
     tests = _named_paths(args.test, "--test")
     from mathformer.train import TrainingError, TrainingInterrupted, train

@@ -9,11 +9,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from mathformer.encoding import ENCODINGS, Vocabulary
 from mathformer.problems import LAWS, SPECTRA, TASKS, Problem
@@ -241,3 +245,16 @@ def run_options_given(namespace: argparse.Namespace) -> dict[str, Any]:
     """The RunConfig fields set on the command line (by `add_run_options`)."""
     given = vars(namespace)
     return {spec.name: given[spec.name] for spec in dataclasses.fields(RunConfig) if spec.name in given}
+
+
+def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The mapping of run options in a YAML file (`--config`, a model folder's config.yaml)."""
+    try:
+        values = yaml.safe_load(Path(path).read_text())
+    except OSError as error:
+        raise ValueError(f"cannot read {path} ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path} is not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of run options")
+    return values

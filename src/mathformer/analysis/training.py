@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from mathformer.analysis.ood import read_log
-from mathformer.config import RunConfig
+from mathformer.config import RunConfig, read_config_file
 from mathformer.files import atomic_path
 from mathformer.tables import write_table
 
@@ -45,12 +44,12 @@ def training_row(name: str, settings: RunConfig, log: pd.DataFrame) -> dict[str,
     return row
 
 
-def read_run_config(path: str | os.PathLike) -> RunConfig:
-    path = Path(path)
+def read_run_config(path: Path) -> RunConfig:
+    values = read_config_file(path)
     try:
-        return RunConfig.from_dict(yaml.safe_load(path.read_text()))
-    except (OSError, yaml.YAMLError, TypeError, ValueError) as err:
-        raise ValueError(f"cannot read run config {str(path)!r}: {err}") from err
+        return RunConfig.from_dict(values)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str | os.PathLike) -> pd.DataFrame:
