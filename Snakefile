@@ -55,9 +55,13 @@ localrules:
     render_report,
 
 
+# `all` names the models and evaluations too: results/quick/ ships its tables and report in git,
+# and without them a fresh clone would only redraw the report, never train.
 rule all:
     default_target: True
     input:
+        all_models(),
+        all_evaluations(),
         analysis_outputs(scheduled_analyses()),
         report_output(),
 
