@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from mathformer.config import RunConfig
-from mathformer.metrics import prediction_properties, problem_features, task_error
+from mathformer.evaluate import predictions_table
+from mathformer.metrics import problem_features
 from mathformer.problems import SPECTRA, Problem
 
 
@@ -28,17 +29,8 @@ def _list_column(values: np.ndarray) -> pa.Array:
 
 
 def scored_table(task: str, inputs: np.ndarray, targets: np.ndarray, predictions: np.ndarray, ok: np.ndarray) -> pa.Table:
-    columns = {
-        "index": pa.array(np.arange(len(inputs))),
-        "input": _list_column(inputs),
-        "target": _list_column(targets),
-        "prediction": _list_column(predictions),
-        "decodes": pa.array(ok),
-        "error": pa.array(task_error(task, inputs, predictions, ok, targets)),
-    }
-    extra = {**problem_features(task, inputs), **prediction_properties(task, inputs, predictions, ok, targets)}
-    columns |= {name: pa.array(values) for name, values in extra.items()}
-    return pa.table(columns)
+    """The evaluate step's table for these predictions, as if the model had read the exact inputs."""
+    return predictions_table(task, inputs, targets, predictions, ok, read_inputs=inputs)
 
 
 def write_table(table: pa.Table, path: Path, task: str, n: int, spectrum: str = "semicircle") -> Path:
@@ -48,18 +40,20 @@ def write_table(table: pa.Table, path: Path, task: str, n: int, spectrum: str = 
 
 
 def eigenvector_predictions(count: int = 600, n: int = 4, broken_share: float = 0.2, seed: int = 0) -> tuple[pa.Table, np.ndarray]:
-    """Exact eigen-decompositions, except a `broken_share` of rows whose first eigenvector is turned
-    towards the second by 0.3 rad: eigenvalues and unit norms stay right, orthogonality breaks
-    (|cos| = sin 0.3 ~ 0.3) and the task error exceeds 5 %. Also returns which rows are broken.
+    """Exact eigen-decompositions, except a `broken_share` of rows whose eigenvector matrix is C,
+    the matrix with cos 0.3 on its diagonal and sin 0.3 / sqrt(n - 1) elsewhere: every row and
+    column of C has unit norm, but its rows are far from orthogonal (|cos| ~ 0.38 at n = 4). So
+    eigenvalues and unit norms stay right (by the paper's definitions, which check rows and
+    columns), orthogonality breaks and the task error exceeds 5 %. Also returns which rows are broken.
     """
     rng = np.random.default_rng(seed)
     inputs, targets = Problem("eigenvectors", n=n).sample(count, rng)
     predictions = targets.copy()
     broken = rng.random(count) < broken_share
-    vectors = predictions[broken, 1:, :]
     angle = 0.3
-    vectors[:, :, 0] = np.cos(angle) * vectors[:, :, 0] + np.sin(angle) * vectors[:, :, 1]
-    predictions[broken, 1:, :] = vectors
+    unit_rows_and_columns = np.full((n, n), np.sin(angle) / np.sqrt(n - 1))
+    np.fill_diagonal(unit_rows_and_columns, np.cos(angle))
+    predictions[broken, 1:, :] = unit_rows_and_columns
     table = scored_table("eigenvectors", inputs, targets, predictions, np.ones(count, dtype=bool))
     return table, broken
 

@@ -61,10 +61,13 @@ def test_roughly_right_counts_each_part_over_all_and_over_failures():
     frame = pd.DataFrame(
         {
             "error": np.append(errors, [np.inf, np.inf]),  # two predictions that did not decode
-            "eigenvalue_error": np.append(np.zeros(1000), [np.nan, np.nan]),
-            "norm_error_cols": np.append(np.zeros(1000), [np.nan, np.nan]),
+            "decodes": np.append(np.ones(1000, bool), [False, False]),
+            "eigenvalue_error_paper": np.append(np.zeros(1000), [np.nan, np.nan]),
+            "norm_error_paper": np.append(np.zeros(1000), [np.nan, np.nan]),
             # Orthogonality breaks exactly as much as the task error: failures are the non-orthogonal ones.
-            "orthogonality": np.append(errors, [np.nan, np.nan]),
+            "orthogonality_paper": np.append(errors, [np.nan, np.nan]),
+            # Over all pairs of columns, every prediction is twice as far from orthogonal.
+            "orthogonality": np.append(2 * errors, [np.nan, np.nan]),
         }
     )
     table = roughly_right_table(frame, "toy")
@@ -73,11 +76,14 @@ def test_roughly_right_counts_each_part_over_all_and_over_failures():
         line = row(table, tolerance_pct=100 * tolerance)
         correct = (errors < tolerance).sum()
         assert line["failures"] == 1002 - correct
+        assert line["undecoded_failures"] == 2
         assert line["accuracy_pct"] == pytest.approx(100 * correct / 1002)
+        # Over all predictions, undecoded ones count as wrong on every part.
         assert line["all_eigenvalues_pct"] == pytest.approx(100 * 1000 / 1002)
         assert line["all_orthogonal_pct"] == pytest.approx(line["accuracy_pct"])
-        # Failed decoded predictions have right eigenvalues and norms; undecoded ones have nothing right.
-        assert line["failed_eigenvalues_norms_pct"] == pytest.approx(100 * (line["failures"] - 2) / line["failures"])
+        assert line["all_orthogonal_all_pairs_pct"] == pytest.approx(100 * (2 * errors < tolerance).sum() / 1002)
+        # Over the decoded failures: all of them keep eigenvalues and norms, none orthogonality.
+        assert line["failed_eigenvalues_norms_pct"] == 100.0
         assert line["failed_orthogonal_pct"] == 0.0
 
 
@@ -393,6 +399,33 @@ def test_claims_measure_through_roles_and_reductions(tmp_path):
     assert table.loc["absent", "verdict"] == "missing"
     # Without the role map the row is not found: missing, not an error.
     assert claims_table(path, tmp_path, "quick").set_index("id").loc["c", "verdict"] == "missing"
+
+
+def test_a_claim_is_not_testable_below_its_matrix_size(tmp_path):
+    tables = tmp_path / "tables"
+    conditions = {"run": ["small", "large"], "n": [2, 3], "outcome": ["correct"] * 2, "mean": [1.0, 1.5]}
+    write_table(pd.DataFrame(conditions), tables, "condition_numbers")
+    testable = {"min_n": 3, "why": "a 2x2 rotation has condition number 1"}
+    document = {
+        "runs": {"quick": {"E1": "small"}, "paper": {"E1": "large"}},
+        "claims": [
+            claim(
+                id="cond",
+                paper=1.01,
+                measured={"table": "condition_numbers", "column": "mean", "where": {"run": "E1", "outcome": "correct"}},
+                rule={"kind": "at_most", "reproduced": 1.015, "partly": 1.03},
+                testable=testable,
+            )
+        ],
+    }
+    path = tmp_path / "claims.yaml"
+    path.write_text(json.dumps(document))
+    small = claims_table(path, tmp_path, "quick").set_index("id").loc["cond"]
+    assert small["verdict"] == "not testable" and "2x2 rotation" in small["rule"] and small["this_run"] == 1.0
+    # At n = 3 the same claim is judged, one-sided: 1.5 is above both bounds.
+    assert claims_table(path, tmp_path, "paper").set_index("id").loc["cond", "verdict"] == "not"
+    with pytest.raises(ValueError, match="'testable' needs min_n"):
+        parse_claim(claim(testable={"min_n": 3}))
 
 
 def test_ambiguous_claims_are_an_error(tmp_path):

@@ -79,7 +79,9 @@ def test_plain_values_from_yaml_are_converted():
     target=st.none() | st.floats(0.01, 1.0),
 )
 def test_to_dict_from_dict_round_trip(n, lr, heads, target):
-    cfg = RunConfig(task="eigenvalues", n=n, lr=lr, enc_heads=heads, dec_dim=64, dec_heads=heads, target_accuracy=target)
+    cfg = RunConfig(
+        task="eigenvalues", n=n, lr=lr, lr_min=0.0, enc_heads=heads, dec_dim=64, dec_heads=heads, target_accuracy=target
+    )
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
 
 
@@ -122,3 +124,17 @@ def test_flag_with_a_bad_choice_is_refused_by_argparse(capsys):
     with pytest.raises(SystemExit):
         _parser().parse_args(["--schedule", "linear"])
     assert "invalid choice: 'linear'" in capsys.readouterr().err
+
+
+def test_cosine_floor_above_the_peak_rate_is_refused():
+    with pytest.raises(ValueError, match="lr_min 0.001 must not exceed lr 0.0001"):
+        RunConfig(task="eigenvalues", lr=1e-4, lr_min=1e-3)
+    assert RunConfig(task="eigenvalues", lr=1e-4, lr_min=1e-3, schedule="constant").lr_min == 1e-3
+
+
+def test_new_settings_reach_the_problem_and_the_model():
+    cfg = RunConfig(task="eigenvectors", n=3, eigenvector_signs="canonical", norm="pre")
+    assert cfg.problem().signs == "canonical"
+    assert cfg.model_config(cfg.vocabulary()).norm == "pre"
+    with pytest.raises(ValueError, match="unknown norm 'middle'; allowed: pre, post"):
+        RunConfig(task="eigenvalues", norm="middle")

@@ -83,8 +83,17 @@ def test_truncated_file_is_an_error(tmp_path):
 
 def test_npz_without_dataset_fields_is_rejected(tmp_path):
     path = tmp_path / "other.npz"
-    np.savez(path, inputs=np.zeros((2, 3, 3)))
+    np.savez(path, inputs=np.zeros((2, 3, 3)), format_version=np.array(data.FORMAT_VERSION))
     with pytest.raises(ValueError, match="missing targets"):
+        load_dataset(path)
+
+
+@pytest.mark.parametrize("version", [None, np.array([2, 2]), np.array("2"), np.array(2.0)])
+def test_npz_without_a_scalar_integer_version_is_rejected(tmp_path, version):
+    path = tmp_path / "other.npz"
+    arrays = {"inputs": np.zeros((2, 3, 3))} | ({} if version is None else {"format_version": version})
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="no scalar integer format_version"):
         load_dataset(path)
 
 

@@ -13,9 +13,12 @@ from mathformer.metrics import (
     condition_number,
     correct,
     eigenvalue_error,
+    eigenvalue_error_paper,
     inverse_distance,
+    norm_error_paper,
     norm_errors,
     orthogonality,
+    orthogonality_paper,
     prediction_properties,
     problem_features,
     task_error,
@@ -242,6 +245,9 @@ def test_prediction_properties_columns_and_nan_rows() -> None:
     predictions[2, 1:, :] *= 1.02  # every eigenvector 2 % too long
     properties = prediction_properties("eigenvectors", matrices, predictions, ok, solution)
     assert list(properties) == [
+        "eigenvalue_error_paper",
+        "norm_error_paper",
+        "orthogonality_paper",
         "eigenvalue_error",
         "norm_error_cols",
         "norm_error_rows",
@@ -291,3 +297,33 @@ def test_shape_mismatches_name_the_shapes() -> None:
         inverse_distance(np.zeros((2, 4, 4)), matrices)
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 4\)"):
         eigenvalue_error(np.zeros((2, 3)), np.zeros((2, 4)))
+
+
+# ---------------------------------------------------------------- the paper notebook's definitions
+
+
+def test_paper_eigenvalue_error_compares_in_order_ours_sorts():
+    predicted, true = np.array([[2.0, 1.0]]), np.array([[1.0, 2.0]])
+    assert eigenvalue_error_paper(predicted, true)[0] == pytest.approx(2 / 3)  # (|2-1| + |1-2|) / 3
+    assert eigenvalue_error(predicted, true)[0] == 0.0
+
+
+def test_paper_norm_error_takes_rows_and_columns():
+    # Unit columns, rows of norm sqrt(0.72) and sqrt(1.28): only the rows are off.
+    vectors = np.array([[[0.6, 0.6], [0.8, 0.8]]])
+    columns, rows = norm_errors(vectors)
+    assert columns[0] == pytest.approx(0.0)
+    assert norm_error_paper(vectors)[0] == pytest.approx(1 - np.sqrt(0.72)) == rows[0]
+
+
+def test_paper_orthogonality_checks_consecutive_rows_ours_every_column_pair():
+    # Rows e0, e1, (e0 + e2) / sqrt 2, e3: each row is orthogonal to the next (and the last to the
+    # first), but rows 0 and 2 meet at 45 degrees.
+    s = 1 / np.sqrt(2)
+    vectors = np.array([[[1, 0, 0, 0], [0, 1, 0, 0], [s, 0, s, 0], [0, 0, 0, 1]]], dtype=float)
+    assert orthogonality_paper(vectors)[0] == pytest.approx(0.0)
+    # Columns 0 = (1, 0, s, 0) and 2 = (0, 0, s, 0): |cos| = 0.5 / (sqrt(1.5) s) = 1 / sqrt 3.
+    assert orthogonality(vectors)[0] == pytest.approx(1 / np.sqrt(3))
+    # For 3x3 the notebook's pairs are all pairs of rows.
+    skewed = np.array([[[1, 0, 0], [0, 1, 0], [s, 0, s]]])
+    assert orthogonality_paper(skewed)[0] == pytest.approx(s)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from mathformer.config import NORMS
 from mathformer.encoding import BOS, EOS, PAD
 from mathformer.model import ModelConfig, Seq2Seq
 
@@ -27,7 +28,7 @@ def one_thread():
 WIDTHS = [(32, 4, 32, 4), (48, 3, 32, 4), (24, 6, 40, 2)]
 
 
-def tiny_config(**overrides: int | float) -> ModelConfig:
+def tiny_config(**overrides: int | float | str) -> ModelConfig:
     settings: dict = dict(
         src_vocab=SRC_VOCAB, tgt_vocab=TGT_VOCAB, enc_layers=2, dec_layers=2, enc_dim=32, dec_dim=32,
         enc_heads=4, dec_heads=4, max_src_len=16, max_tgt_len=24,
@@ -36,7 +37,7 @@ def tiny_config(**overrides: int | float) -> ModelConfig:
     return ModelConfig(**settings)
 
 
-def random_model(seed: int, widths: tuple[int, int, int, int] = WIDTHS[0], **overrides: int) -> Seq2Seq:
+def random_model(seed: int, widths: tuple[int, int, int, int] = WIDTHS[0], **overrides: int | str) -> Seq2Seq:
     """An untrained model whose outputs depend on its input and end at varied lengths.
 
     The training init (std 0.02) gives near-uniform next-token distributions; 20x larger matrices
@@ -88,9 +89,10 @@ def test_shapes_and_output_format() -> None:
     assert ended.any() and not ended.all(), "this random model ends some rows early and runs others to max_len"
 
 
-def test_overfits_fixed_examples_then_greedy_reproduces_them() -> None:
+@pytest.mark.parametrize("norm", NORMS)
+def test_overfits_fixed_examples_then_greedy_reproduces_them(norm: str) -> None:
     torch.manual_seed(0)
-    model = Seq2Seq(tiny_config(enc_layers=1, dec_layers=1))
+    model = Seq2Seq(tiny_config(enc_layers=1, dec_layers=1, norm=norm))
     src = random_sources(1, batch=4, length=6)
     tgt = torch.tensor([
         [BOS, 5, 7, 9, 11, EOS, PAD],
@@ -111,10 +113,11 @@ def test_overfits_fixed_examples_then_greedy_reproduces_them() -> None:
     assert torch.equal(model.generate(src, max_len=12, beam_size=3), tgt)
 
 
+@pytest.mark.parametrize("norm", NORMS)
 @pytest.mark.parametrize("widths", WIDTHS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_cached_decoding_equals_uncached(seed: int, widths: tuple[int, int, int, int]) -> None:
-    model = random_model(seed, widths)
+def test_cached_decoding_equals_uncached(seed: int, widths: tuple[int, int, int, int], norm: str) -> None:
+    model = random_model(seed, widths, norm=norm)
     src = pad_source(random_sources(seed), [9, 9, 5, 9, 3, 9, 7, 9])
     for beam_size in (1, 3):
         cached = model.generate(src, max_len=20, beam_size=beam_size, use_cache=True)
@@ -191,9 +194,10 @@ def test_beam_as_wide_as_the_search_space_finds_the_most_likely_output(seed: int
             assert model.log_prob(one, found[row:row + 1]) >= model.log_prob(one, greedy[row:row + 1]) - 1e-5
 
 
-def test_source_padding_changes_no_row() -> None:
+@pytest.mark.parametrize("norm", NORMS)
+def test_source_padding_changes_no_row(norm: str) -> None:
     """A row decodes the same alone as in a batch padded to a longer row, and so do the long rows."""
-    model = random_model(3, WIDTHS[1])
+    model = random_model(3, WIDTHS[1], norm=norm)
     lengths = [9, 4, 9, 6]
     src = pad_source(random_sources(3, batch=4), lengths)
     tgt_in = torch.randint(EOS + 1, TGT_VOCAB, (4, 5))
@@ -209,8 +213,9 @@ def test_source_padding_changes_no_row() -> None:
             assert (batched_tokens[row, tokens.shape[1]:] == PAD).all()
 
 
-def test_decoder_is_causal() -> None:
-    model = random_model(4)
+@pytest.mark.parametrize("norm", NORMS)
+def test_decoder_is_causal(norm: str) -> None:
+    model = random_model(4, norm=norm)
     src = random_sources(4, batch=3)
     tgt_in = torch.randint(EOS + 1, TGT_VOCAB, (3, 8))
     changed = tgt_in.clone()
@@ -219,6 +224,22 @@ def test_decoder_is_causal() -> None:
         before, after = model(src, tgt_in), model(src, changed)
     torch.testing.assert_close(before[:, :5], after[:, :5], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(before[:, 5:], after[:, 5:])
+
+
+def test_post_norm_normalises_the_embeddings_and_pre_norm_does_not() -> None:
+    """Post-norm (the paper's) applies LayerNorm to token + position embeddings and after every
+    residual sum, so scaling the encoder's embeddings changes nothing; pre-norm adds the raw
+    embeddings to each sub-layer's output, so it does."""
+    src = random_sources(5, batch=3)
+    tgt_in = torch.randint(EOS + 1, TGT_VOCAB, (3, 6))
+    for norm, invariant in (("post", True), ("pre", False)):
+        model = random_model(5, norm=norm)
+        with torch.no_grad():
+            before = model(src, tgt_in)
+            model.encoder.tokens.weight.mul_(10.0)
+            model.encoder.positions.mul_(10.0)
+            after = model(src, tgt_in)
+        assert torch.allclose(before, after, atol=1e-3, rtol=1e-3) == invariant, norm  # LayerNorm eps aside
 
 
 def test_flops_per_example_counts_every_matmul() -> None:

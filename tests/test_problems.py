@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from mathformer import problems
 from mathformer.problems import LAWS, SPECTRA, TASKS, Problem, canonical_signs
 
 # Enough pooled eigenvalues for the distribution tests to have power, few enough to stay fast.
@@ -153,8 +154,14 @@ def test_eigenvectors_reconstruct_the_input(spectrum: str, law: str) -> None:
     np.testing.assert_allclose(inputs @ vectors, vectors * eigenvalues[:, None, :], atol=1e-9)
 
 
+def test_eigenvector_targets_carry_lapack_signs_by_default() -> None:
+    inputs, targets = Problem("eigenvectors").sample(50, np.random.default_rng(3))
+    _, vectors = np.linalg.eigh(inputs)
+    np.testing.assert_array_equal(targets[:, 1:, :], vectors)
+
+
 def test_eigenvector_signs_are_a_function_of_the_matrix() -> None:
-    inputs, targets = Problem("eigenvectors").sample(300, np.random.default_rng(3))
+    inputs, targets = Problem("eigenvectors", signs="canonical").sample(300, np.random.default_rng(3))
     vectors = targets[:, 1:, :]
     largest = np.take_along_axis(vectors, np.abs(vectors).argmax(axis=1)[:, None, :], axis=1)
     assert (largest > 0).all()
@@ -294,3 +301,21 @@ def test_marcenko_matrices_are_gram_matrices_of_sqrt_range_factors(law: str) -> 
     if law == "uniform":
         # Each diagonal entry is a sum of n squares each at most A.
         assert np.diagonal(inputs, axis1=1, axis2=2).max() <= 5 * 10
+
+
+def test_spectra_are_set_as_in_the_paper_q_transposed_diag_q():
+    # eigh returns eigenvectors as the columns of Q; the paper builds Q^T diag(lambda) Q, so the
+    # ROWS of Q are the eigenvectors of the result. For a rotation Q by theta and lambda = (1, 2):
+    # Q^T D Q = [[c^2 + 2 s^2, c s], [c s, s^2 + 2 c^2]] (Q D Q^T would have -c s off the diagonal).
+    c, s = np.cos(0.4), np.sin(0.4)
+    rotation = np.array([[[c, -s], [s, c]]])
+    built = problems._with_eigenvalues(rotation, np.array([[1.0, 2.0]]))
+    np.testing.assert_allclose(built[0], [[c**2 + 2 * s**2, c * s], [c * s, s**2 + 2 * c**2]])
+    np.testing.assert_allclose(built[0] @ rotation[0, 0], 1.0 * rotation[0, 0])  # row 0 of Q: eigenvalue 1
+
+
+def test_entry_laws_differ_by_position_as_the_authors_construction_makes_them():
+    # Q^T diag Q spreads some positions more than others (measured on 50,000 5x5 matrices: std of
+    # M[0, 1] 4.86, of M[0, 3] 5.45); a construction invariant under permutations would not.
+    inputs, _ = Problem("eigenvalues", n=5, spectrum="uniform").sample(20000, np.random.default_rng(8))
+    assert inputs[:, 0, 3].std() - inputs[:, 0, 1].std() > 0.3

@@ -102,7 +102,7 @@ def test_report_embeds_every_table_and_figure(tmp_path):
     assert "E1-accuracy-5" in page and "reproduced if" in page
     assert "smoke scale" in page  # the scale comes from the results folder's name
     claims = pd.read_csv(results / "report" / "claims.csv")
-    assert set(claims["verdict"]) <= {"reproduced", "partly", "not", "missing"}
+    assert set(claims["verdict"]) <= {"reproduced", "partly", "not", "not testable", "missing"}
     # Code stays in the executed notebooks, out of the page.
     assert "show_table(" not in page
     assert not any(name.startswith(".") for name in os.listdir(results / "report"))

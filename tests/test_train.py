@@ -235,7 +235,7 @@ def test_fp16_needs_cuda(tmp_path, sets):
 
 
 def test_learning_rate_schedules():
-    cfg = RunConfig(task="eigenvalues", lr=1.0, warmup=10)
+    cfg = RunConfig(task="eigenvalues", lr=1.0, warmup=10, lr_min=0.0, cosine_steps=None)
     assert learning_rate(cfg, 0, 100) == pytest.approx(0.1)
     assert learning_rate(cfg, 9, 100) == pytest.approx(1.0)
     assert learning_rate(cfg, 10, 100) == pytest.approx(1.0)
@@ -246,3 +246,14 @@ def test_learning_rate_schedules():
     assert learning_rate(invsqrt, 40, 100) == pytest.approx(0.5)
     assert learning_rate(dataclasses.replace(cfg, schedule="constant"), 99, 100) == 1.0
     assert learning_rate(dataclasses.replace(cfg, warmup=0), 0, 100) == 1.0
+
+
+def test_the_papers_cosine_has_a_period_and_a_floor():
+    # The authors' eigen-task schedule: 1e-4 to 1e-5 over 4M steps after 10k warm-up steps.
+    cfg = RunConfig(task="eigenvalues")
+    assert (cfg.lr, cfg.lr_min, cfg.cosine_steps, cfg.warmup) == (1e-4, 1e-5, 4_000_000, 10_000)
+    budget = 10**9  # the period, not the budget, sets the pace
+    assert learning_rate(cfg, 10_000, budget) == pytest.approx(1e-4)
+    assert learning_rate(cfg, 10_000 + 2_000_000, budget) == pytest.approx(5.5e-5)
+    assert learning_rate(cfg, 10_000 + 4_000_000, budget) == pytest.approx(1e-5)
+    assert learning_rate(cfg, 10_000 + 9_000_000, budget) == pytest.approx(1e-5)

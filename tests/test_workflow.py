@@ -169,6 +169,32 @@ def paper_config() -> dict:
     return yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
+# The authors' sweeps (facebookresearch/LAWT sweeps/eigenvectors.json, invert.json and
+# ev_generators.json, the E4 sweep), as RunConfig values.
+LAWT_COMMON = {
+    "n": 5, "coeff_range": 10.0, "input_encoding": "FP15", "output_encoding": "P1000", "enc_layers": 6,
+    "dec_layers": 1, "dec_dim": 512, "dec_heads": 8, "norm": "post", "eigenvector_signs": "lapack",
+    "batch_size": 64, "lr": 1e-4, "warmup": 10000, "clip": 5.0, "epoch_size": 300000,
+    "max_examples": 100000 * 300000,
+}  # fmt: skip
+LAWT_COSINE = {"schedule": "cosine", "lr_min": 1e-5, "cosine_steps": 4_000_000}
+LAWT_BY_TASK = {
+    "eigenvectors": LAWT_COMMON | LAWT_COSINE | {"enc_dim": 512, "enc_heads": 8, "patience": 60, "law": "uniform"},
+    "inversion": LAWT_COMMON | {"schedule": "constant", "enc_dim": 516, "enc_heads": 12, "patience": 60, "law": "uniform"},
+    "eigenvalues": LAWT_COMMON | LAWT_COSINE | {"enc_dim": 512, "enc_heads": 8, "patience": 200, "law": "gaussian"},
+}
+
+
+def test_paper_config_uses_the_authors_settings_for_every_run():
+    config = paper_config()
+    for row in config["runs"]:
+        settings = RunConfig.from_dict(
+            {**config["run_defaults"], **{k: v for k, v in row.items() if k not in ("name", "experiment", "analyses")}}
+        )
+        expected = LAWT_BY_TASK[settings.task] | ({"n": 6} if row["name"] == "eigvec6" else {})
+        assert {key: getattr(settings, key) for key in expected} == expected, row["name"]
+
+
 def break_first_eigenvalue_run(**changes) -> dict:
     config = paper_config()
     row = next(row for row in config["runs"] if row["task"] == "eigenvalues")

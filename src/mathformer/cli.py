@@ -23,7 +23,7 @@ from typing import NoReturn
 
 from mathformer import __version__
 from mathformer.config import RunConfig, add_run_options, read_config_file, run_options_given
-from mathformer.problems import LAWS, SPECTRA, TASKS
+from mathformer.problems import EIGENVECTOR_SIGNS, LAWS, SPECTRA, TASKS
 
 PROG = "mathformer"
 
@@ -81,8 +81,11 @@ def _add_generate(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--n", type=int, default=5, help="matrix size (default 5)")
     parser.add_argument("--law", default="uniform", choices=LAWS, help="coefficient law (default uniform)")
     parser.add_argument("--coeff-range", type=float, default=10.0, help="coefficient range A (default 10)")
+    parser.add_argument(
+        "--signs", default="lapack", choices=EIGENVECTOR_SIGNS, help="signs of eigenvector targets (default lapack)"
+    )
     parser.add_argument("--size", type=int, required=True, help="number of problems")
-    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True, help="seed of the draw: the same seed gives the same bytes")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output .npz file")
     parser.set_defaults(handler=_generate)
 
@@ -91,7 +94,9 @@ def _generate(args: argparse.Namespace) -> None:
     from mathformer.data import generate_dataset, save_dataset
     from mathformer.problems import Problem
 
-    problem = Problem(args.task, n=args.n, spectrum=args.spectrum, law=args.law, coeff_range=args.coeff_range)
+    problem = Problem(
+        args.task, n=args.n, spectrum=args.spectrum, law=args.law, coeff_range=args.coeff_range, signs=args.signs
+    )
     _say(
         "generate",
         f"{args.size} {problem.task} problems, n={problem.n}, spectrum {problem.spectrum}, "

@@ -20,10 +20,11 @@ from typing import Any
 import yaml
 
 from mathformer.encoding import ENCODINGS, Vocabulary
-from mathformer.problems import LAWS, SPECTRA, TASKS, Problem
+from mathformer.problems import EIGENVECTOR_SIGNS, LAWS, SPECTRA, TASKS, Problem
 
 SCHEDULES = ("cosine", "invsqrt", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+NORMS = ("pre", "post")
 
 # Options that change how a run is operated, not what it computes: a checkpoint made with other
 # values of these may be resumed.
@@ -63,10 +64,22 @@ class RunConfig:
     dec_dim: int = _option(512, "decoder width", at_least=1)
     enc_heads: int = _option(8, "encoder attention heads (must divide enc_dim)", at_least=1)
     dec_heads: int = _option(8, "decoder attention heads (must divide dec_dim)", at_least=1)
+    norm: str = _option(
+        "post", "LayerNorm placement: post (after each residual sum, the paper's) or pre (before each sub-layer)", choices=NORMS
+    )
+    eigenvector_signs: str = _option(
+        "lapack",
+        "signs of the eigenvector targets: lapack (numpy's, the paper's) or canonical (largest component positive)",
+        choices=EIGENVECTOR_SIGNS,
+    )
     batch_size: int = _option(64, "training examples per optimizer step", at_least=1)
     lr: float = _option(1e-4, "peak learning rate of Adam", above=0)
     warmup: int = _option(10000, "optimizer steps of linear learning-rate warm-up", at_least=0)
-    schedule: str = _option("cosine", "decay after warm-up (cosine reaches 0 at max_examples)", choices=SCHEDULES)
+    schedule: str = _option("cosine", "decay after warm-up (cosine: from lr to lr_min over cosine_steps)", choices=SCHEDULES)
+    lr_min: float = _option(1e-5, "learning rate at the end of the cosine (the paper: 1e-5)", at_least=0)
+    cosine_steps: int | None = _option(
+        4_000_000, "optimizer steps of the cosine after warm-up, then lr_min (none: until max_examples)", at_least=1
+    )
     clip: float = _option(5.0, "gradient norm clipping (0: off)", at_least=0)
     epoch_size: int = _option(300000, "training examples between two evaluations", at_least=1)
     max_examples: int = _option(30_000_000, "stop after this many training examples", at_least=1)
@@ -89,6 +102,8 @@ class RunConfig:
             dim, heads = getattr(self, f"{side}_dim"), getattr(self, f"{side}_heads")
             if dim % heads:
                 raise ValueError(f"{side}_dim {dim} is not divisible by {side}_heads {heads}")
+        if self.schedule == "cosine" and self.lr_min > self.lr:
+            raise ValueError(f"lr_min {self.lr_min} must not exceed lr {self.lr} (the cosine decays from lr to lr_min)")
         self.problem()  # the problem checks its own combination of values
 
     @classmethod
@@ -113,7 +128,14 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def problem(self) -> Problem:
-        return Problem(task=self.task, n=self.n, spectrum=self.spectrum, law=self.law, coeff_range=self.coeff_range)
+        return Problem(
+            task=self.task,
+            n=self.n,
+            spectrum=self.spectrum,
+            law=self.law,
+            coeff_range=self.coeff_range,
+            signs=self.eigenvector_signs,
+        )
 
     def vocabulary(self) -> Vocabulary:
         return Vocabulary(self.input_encoding, self.output_encoding)
@@ -134,6 +156,7 @@ class RunConfig:
             dec_heads=self.dec_heads,
             max_src_len=vocab.source_length(problem.input_shape),
             max_tgt_len=vocab.target_length(problem.target_shape),
+            norm=self.norm,
         )
 
     def differences(self, other: RunConfig) -> list[str]:

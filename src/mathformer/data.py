@@ -15,11 +15,12 @@ from mathformer.encoding import Vocabulary
 from mathformer.files import atomic_path
 from mathformer.problems import Problem
 
-FORMAT_VERSION = 1
+# 2: eigenvector sign convention stored ("signs"); spectra built as Q^T diag Q (the paper's).
+FORMAT_VERSION = 2
 # Batches the stream makes per encoding call (see TrainingStream.batches).
 BATCHES_PER_CALL = 16
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the earliest a zip file can hold
-_KEYS = ("inputs", "targets", "task", "spectrum", "law", "n", "coeff_range", "seed", "format_version")
+_KEYS = ("inputs", "targets", "task", "spectrum", "law", "n", "coeff_range", "signs", "seed", "format_version")
 
 
 @dataclass
@@ -56,6 +57,7 @@ def save_dataset(dataset: Dataset, path: str | Path) -> None:
         "law": np.array(problem.law),
         "n": np.array(problem.n),
         "coeff_range": np.array(problem.coeff_range),
+        "signs": np.array(problem.signs),
         "seed": np.array(dataset.seed),
         "format_version": np.array(FORMAT_VERSION),
     }
@@ -78,18 +80,22 @@ def load_dataset(path: str | Path) -> Dataset:
             fields = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise ValueError(f"{path} is not a readable dataset file ({error})") from None
+    # The version first: an older file lacks keys that a newer format added.
+    version = fields.get("format_version")
+    if version is None or version.shape != () or not np.issubdtype(version.dtype, np.integer):
+        raise ValueError(f"{path} is not a mathformer dataset: no scalar integer format_version")
+    if int(version) != FORMAT_VERSION:
+        raise ValueError(f"{path} has dataset format version {int(version)}; this mathformer reads {FORMAT_VERSION}")
     missing = [key for key in _KEYS if key not in fields]
     if missing:
         raise ValueError(f"{path} is not a mathformer dataset: missing {', '.join(missing)}")
-    version = int(fields["format_version"])
-    if version != FORMAT_VERSION:
-        raise ValueError(f"{path} has dataset format version {version}; this mathformer reads {FORMAT_VERSION}")
     problem = Problem(
         task=str(fields["task"]),
         n=int(fields["n"]),
         spectrum=str(fields["spectrum"]),
         law=str(fields["law"]),
         coeff_range=float(fields["coeff_range"]),
+        signs=str(fields["signs"]),
     )
     inputs, targets = fields["inputs"], fields["targets"]
     size = len(inputs)

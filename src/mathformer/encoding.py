@@ -400,6 +400,18 @@ class Vocabulary:
         """Inverse of encode_source, with the same checks as decode_target (no <bos> expected)."""
         return self._decode(ids, shape, self.source_encoding, may_start_with_bos=False)
 
+    def read_source(self, matrices: np.ndarray) -> np.ndarray:
+        """The matrices as the model reads them: written in the input encoding and read back.
+
+        Every coefficient is rounded to 3 significant digits (FP15 also clips its range). The
+        paper scores a prediction against this matrix, not the exact one it was drawn as.
+        """
+        matrices = np.asarray(matrices, dtype=np.float64)
+        values, ok = self.decode_source(self.encode_source(matrices), matrices.shape[1:])
+        if not ok.all():  # encode_source only writes well-formed rows; this is a bug, not bad input
+            raise RuntimeError("a source row did not read back after encoding")
+        return values
+
     @staticmethod
     def _readable(ids: Sequence[int] | np.ndarray, tokens: list[str]) -> list[str]:
         ids = np.asarray(ids)

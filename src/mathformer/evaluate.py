@@ -35,7 +35,7 @@ from mathformer.model import ModelConfig, Seq2Seq
 from mathformer.predictions import write_predictions
 
 # The columns every predictions table starts with; metric columns follow them.
-BASE_COLUMNS = ("index", "input", "target", "prediction", "decodes", "error")
+BASE_COLUMNS = ("index", "input", "target", "prediction", "decodes", "error", "error_exact")
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Seq2Seq, dict, Vocabulary]:
@@ -123,9 +123,16 @@ def predictions_table(
     targets: np.ndarray,
     predictions: np.ndarray,
     ok: np.ndarray,
+    *,
+    read_inputs: np.ndarray,
 ) -> pa.Table:
-    """The predictions table of the contract, scored: errors, problem features, prediction properties."""
-    errors = task_error(task, inputs, predictions, ok, targets)
+    """The predictions table of the contract, scored: errors, problem features, prediction properties.
+
+    `read_inputs` are the matrices as the model read them (`Vocabulary.read_source`): as in the
+    paper, `error`, the features and the properties are computed on them. `error_exact` scores
+    the same prediction against the exact input, beside it.
+    """
+    errors = task_error(task, read_inputs, predictions, ok, targets)
     columns: dict[str, pa.Array] = {
         "index": pa.array(np.arange(len(inputs), dtype=np.int64)),
         "input": _list_column(inputs),
@@ -133,8 +140,9 @@ def predictions_table(
         "prediction": _list_column(predictions),
         "decodes": pa.array(np.asarray(ok, dtype=bool)),
         "error": pa.array(np.asarray(errors, dtype=np.float64)),
+        "error_exact": pa.array(task_error(task, inputs, predictions, ok, targets)),
     }
-    extra = {**problem_features(task, inputs), **prediction_properties(task, inputs, predictions, ok, targets)}
+    extra = {**problem_features(task, read_inputs), **prediction_properties(task, read_inputs, predictions, ok, targets)}
     for name, column in extra.items():
         columns[name] = pa.array(np.asarray(column, dtype=np.float64))
     return pa.table(columns)
@@ -191,7 +199,9 @@ def evaluate(
     predictions, ok = decode_test_set(
         model, vocab, dataset.inputs, problem.target_shape, beam_size, batch_size, progress=sys.stderr.isatty()
     )
-    table = predictions_table(problem.task, dataset.inputs, dataset.targets, predictions, ok)
+    table = predictions_table(
+        problem.task, dataset.inputs, dataset.targets, predictions, ok, read_inputs=vocab.read_source(dataset.inputs)
+    )
     run = Path(model_path).resolve().parent.name
     test_set = Path(data_path).stem
     metadata = {

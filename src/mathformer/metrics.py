@@ -202,11 +202,26 @@ def eigenvalue_error(pred_vals: ArrayLike, true_vals: ArrayLike) -> FloatArray:
         ).sum(axis=1)
 
 
+def eigenvalue_error_paper(pred_vals: ArrayLike, true_vals: ArrayLike) -> FloatArray:
+    """Relative L1 error sum|p - t| / sum|t| with the two rows compared in the order written, (N,).
+
+    The paper's notebook definition: no sorting, so a model that writes the right spectrum in
+    another order than the target's (ascending) is counted wrong. NaN in a prediction gives NaN.
+    """
+    predicted = np.asarray(pred_vals, dtype=np.float64)
+    true = np.asarray(true_vals, dtype=np.float64)
+    if predicted.ndim != 2:
+        raise ValueError(f"pred_vals must have shape (N, n), got {predicted.shape}")
+    _same_shape("pred_vals", predicted, "true_vals", true)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.abs(predicted - true).sum(axis=1) / np.abs(true).sum(axis=1)
+
+
 def norm_errors(vectors: ArrayLike) -> tuple[FloatArray, FloatArray]:
     """max |norm - 1| over the columns, and over the rows, of each matrix: two arrays (N,).
 
-    An orthogonal matrix has unit columns and unit rows; the paper checks the columns
-    (the eigenvectors), the rows are a cheap second view of the same defect.
+    An orthogonal matrix has unit columns and unit rows. The columns are the eigenvectors; the
+    paper's notebook takes the max over both (see `norm_error_paper`).
     """
     array = _square_stack("vectors", vectors)
     columns = np.abs(np.linalg.norm(array, axis=1) - 1.0).max(axis=1)
@@ -227,6 +242,25 @@ def orthogonality(vectors: ArrayLike) -> FloatArray:
     off_diagonal = ~np.eye(n, dtype=bool)
     # initial=0 covers n == 1 (no pairs); NaN still propagates through max.
     return np.max(cosines, axis=(1, 2), initial=0.0, where=off_diagonal)
+
+
+def norm_error_paper(vectors: ArrayLike) -> FloatArray:
+    """The paper's notebook: max |norm - 1| over ALL rows and ALL columns of each matrix, (N,)."""
+    columns, rows = norm_errors(vectors)
+    return np.maximum(columns, rows)
+
+
+def orthogonality_paper(vectors: ArrayLike) -> FloatArray:
+    """The paper's notebook: max |cos| over pairs of ROWS, each row with the next and the last with the first.
+
+    For n <= 3 these are all pairs of rows; from n = 4 on some pairs go unchecked, so this is
+    laxer than `orthogonality` (all pairs of columns). NaN for a matrix with a zero row.
+    """
+    array = _square_stack("vectors", vectors)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = array / np.linalg.norm(array, axis=2, keepdims=True)
+        cosines = np.abs((unit * np.roll(unit, -1, axis=1)).sum(axis=2))
+    return cosines.max(axis=1)
 
 
 def _singular_values(matrices: FloatArray) -> tuple[FloatArray, BoolArray]:
@@ -317,9 +351,11 @@ def prediction_properties(
 ) -> dict[str, FloatArray]:
     """Properties of each predicted solution, each of shape (N,), NaN where ok is False.
 
-    eigenvalues: eigenvalue_error. eigenvectors: eigenvalue_error, norm_error_cols,
-    norm_error_rows, orthogonality, pred_vectors_cond (condition number of the predicted
-    eigenvector matrix, 1 when orthogonal). inversion and syminverse: inverse_distance.
+    eigenvalues: eigenvalue_error. eigenvectors: the paper's notebook definitions
+    (eigenvalue_error_paper, norm_error_paper, orthogonality_paper), ours beside them
+    (eigenvalue_error sorted, norm_error_cols, norm_error_rows, orthogonality over all column
+    pairs), and pred_vectors_cond (condition number of the predicted eigenvector matrix, 1 when
+    orthogonal). inversion and syminverse: inverse_distance.
     A decoded row with non-finite values keeps what each property gives it (inf or NaN).
     """
     matrices, predicted, decoded, true = _validated_batch(task, inputs, predictions, ok, targets)
@@ -331,6 +367,9 @@ def prediction_properties(
         vectors = filled[:, 1:, :]
         norm_cols, norm_rows = norm_errors(vectors)
         properties = {
+            "eigenvalue_error_paper": eigenvalue_error_paper(filled[:, 0, :], true[:, 0, :]),
+            "norm_error_paper": norm_error_paper(vectors),
+            "orthogonality_paper": orthogonality_paper(vectors),
             "eigenvalue_error": eigenvalue_error(filled[:, 0, :], true[:, 0, :]),
             "norm_error_cols": norm_cols,
             "norm_error_rows": norm_rows,

@@ -2,8 +2,9 @@
 
 One file in the manner of nanoGPT's model.py: a config dataclass, a few small modules, one model.
 
-- Pre-norm blocks (LayerNorm before each sub-layer, one more after the last block), learned
-  absolute positions, feed-forward of `ffn_mult` x width with ReLU, no dropout by default.
+- Pre-norm blocks (LayerNorm before each sub-layer, one more after the last block) by default,
+  or the paper's post-norm blocks (`norm="post"`: LayerNorm after each residual sum and one on
+  the embeddings, as in the authors' code), learned absolute positions, feed-forward of `ffn_mult` x width with ReLU, no dropout by default.
 - Encoder and decoder have their own depth, width and heads; cross-attention projects the
   encoder's `enc_dim` keys/values to the decoder's `dec_dim` (the paper's inversion model pairs a
   516-wide, 12-head encoder with a 512-wide, 8-head decoder).
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mathformer.config import NORMS
 from mathformer.encoding import BOS, EOS, PAD
 
 
@@ -42,8 +44,11 @@ class ModelConfig:
     max_src_len: int = 512
     max_tgt_len: int = 512
     dropout: float = 0.0
+    norm: str = "pre"  # "pre" or "post" (see the module docstring)
 
     def __post_init__(self) -> None:
+        if self.norm not in NORMS:
+            raise ValueError(f"unknown norm {self.norm!r}; allowed: {', '.join(NORMS)}")
         for name in ("src_vocab", "tgt_vocab"):
             if getattr(self, name) <= EOS:
                 raise ValueError(f"{name}={getattr(self, name)} must exceed the special ids PAD, BOS, EOS (> {EOS})")
@@ -82,6 +87,13 @@ def source_mask(src: Tensor) -> Tensor | None:
     if not bool(is_pad.any()):
         return None
     return ~is_pad[:, None, None, :]
+
+
+def residual(x: Tensor, norm: nn.Module, sublayer, post: bool) -> Tensor:
+    """One residual sub-layer: x + f(norm(x)) before (pre-norm), norm(x + f(x)) after (post-norm)."""
+    if post:
+        return norm(x + sublayer(x))
+    return x + sublayer(norm(x))
 
 
 def residual_dropout(p: float) -> nn.Module:
@@ -190,10 +202,11 @@ class EncoderLayer(nn.Module):
         self.attention = SelfAttention(cfg.enc_dim, cfg.enc_heads, cfg.dropout)
         self.ffn_norm = nn.LayerNorm(cfg.enc_dim)
         self.ffn = FeedForward(cfg.enc_dim, cfg.ffn_mult, cfg.dropout)
+        self.post = cfg.norm == "post"
 
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:
-        x = x + self.attention(self.attention_norm(x), mask=mask)
-        return x + self.ffn(self.ffn_norm(x))
+        x = residual(x, self.attention_norm, lambda h: self.attention(h, mask=mask), self.post)
+        return residual(x, self.ffn_norm, self.ffn, self.post)
 
 
 class DecoderLayer(nn.Module):
@@ -205,14 +218,17 @@ class DecoderLayer(nn.Module):
         self.cross_attention = CrossAttention(cfg.dec_dim, cfg.enc_dim, cfg.dec_heads, cfg.dropout)
         self.ffn_norm = nn.LayerNorm(cfg.dec_dim)
         self.ffn = FeedForward(cfg.dec_dim, cfg.ffn_mult, cfg.dropout)
+        self.post = cfg.norm == "post"
 
     def forward(
         self, x: Tensor, memory_kv: tuple[Tensor, Tensor], memory_mask: Tensor | None, cache: KVCache | None
     ) -> Tensor:
         # With a cache, x is the newest position only and attends to everything before it: no mask.
-        x = x + self.self_attention(self.self_attention_norm(x), causal=cache is None, cache=cache)
-        x = x + self.cross_attention(self.cross_attention_norm(x), memory_kv, memory_mask)
-        return x + self.ffn(self.ffn_norm(x))
+        x = residual(
+            x, self.self_attention_norm, lambda h: self.self_attention(h, causal=cache is None, cache=cache), self.post
+        )
+        x = residual(x, self.cross_attention_norm, lambda h: self.cross_attention(h, memory_kv, memory_mask), self.post)
+        return residual(x, self.ffn_norm, self.ffn, self.post)
 
 
 class Encoder(nn.Module):
@@ -221,13 +237,17 @@ class Encoder(nn.Module):
         self.tokens = nn.Embedding(cfg.src_vocab, cfg.enc_dim)
         self.positions = nn.Parameter(torch.empty(cfg.max_src_len, cfg.enc_dim))
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.enc_layers))
+        # Pre-norm: the last block's output is normalised; post-norm: the embeddings are.
         self.norm = nn.LayerNorm(cfg.enc_dim)
+        self.post = cfg.norm == "post"
 
     def forward(self, src: Tensor, mask: Tensor | None) -> Tensor:
         x = self.tokens(src) + self.positions[: src.shape[1]]
+        if self.post:
+            x = self.norm(x)
         for layer in self.layers:
             x = layer(x, mask)
-        return self.norm(x)
+        return x if self.post else self.norm(x)
 
 
 class Decoder(nn.Module):
@@ -236,7 +256,8 @@ class Decoder(nn.Module):
         self.tokens = nn.Embedding(cfg.tgt_vocab, cfg.dec_dim)
         self.positions = nn.Parameter(torch.empty(cfg.max_tgt_len, cfg.dec_dim))
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.dec_layers))
-        self.norm = nn.LayerNorm(cfg.dec_dim)
+        self.norm = nn.LayerNorm(cfg.dec_dim)  # as in Encoder: after the last block, or on the embeddings
+        self.post = cfg.norm == "post"
         self.head = nn.Linear(cfg.dec_dim, cfg.tgt_vocab, bias=False)
         self.head.weight = self.tokens.weight  # tied: one (tgt_vocab, dec_dim) matrix
 
@@ -253,9 +274,11 @@ class Decoder(nn.Module):
         """Hidden states (B, T, dec_dim) of `tgt`, which continues the cached positions if any."""
         start = caches[0].length if caches else 0
         x = self.tokens(tgt) + self.positions[start:start + tgt.shape[1]]
+        if self.post:
+            x = self.norm(x)
         for i, layer in enumerate(self.layers):
             x = layer(x, memory_kv[i], memory_mask, caches[i] if caches else None)
-        return self.norm(x)
+        return x if self.post else self.norm(x)
 
 
 class _Decoding:

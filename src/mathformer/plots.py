@@ -114,8 +114,8 @@ def roughly_right_figure(table: pd.DataFrame) -> Figure:
                     ax.plot(rows["tolerance_pct"], rows[name], line, color=colour, marker="o", markersize=3, label=label)
             ax.set_xscale("log")
             ax.set_xlabel("tolerance (%, log scale)")
-            _percent_axis(ax, f"share of {population} predictions (%)")
-            ax.set_title(f"{run}: {'all test matrices' if population == 'all' else 'failed predictions'}")
+            _percent_axis(ax, "share of all predictions (%)" if population == "all" else "share of decoded failures (%)")
+            ax.set_title(f"{run}: {'all test matrices' if population == 'all' else 'decoded failures'}")
     axes[0, 0].legend(loc="lower right")
     return figure
 

@@ -79,7 +79,13 @@ def log_columns(test_names: list[str]) -> list[str]:
 
 
 def learning_rate(cfg: RunConfig, step: int, total_steps: int) -> float:
-    """Learning rate of optimizer step `step` (0-based): linear warm-up, then the schedule."""
+    """Learning rate of optimizer step `step` (0-based): linear warm-up, then the schedule.
+
+    The cosine goes from lr to lr_min over cosine_steps steps after the warm-up (or over what is
+    left of the budget when cosine_steps is None), then stays at lr_min. The authors' schedule is
+    lr 1e-4 to 1e-5 over 4M steps; their later periods (restarts at a tenth) start after 256M
+    examples, beyond any of their stopping points, so they are left out.
+    """
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     if cfg.schedule == "constant":
@@ -87,8 +93,9 @@ def learning_rate(cfg: RunConfig, step: int, total_steps: int) -> float:
     if cfg.schedule == "invsqrt":
         start = max(cfg.warmup, 1)
         return cfg.lr * math.sqrt(start / max(step, start))
-    progress = min(1.0, (step - cfg.warmup) / max(1, total_steps - cfg.warmup))
-    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    period = cfg.cosine_steps if cfg.cosine_steps is not None else max(1, total_steps - cfg.warmup)
+    progress = min(1.0, (step - cfg.warmup) / period)
+    return cfg.lr_min + (cfg.lr - cfg.lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def resolve_device(device: str) -> torch.device:
@@ -163,6 +170,7 @@ def _save_torch(contents: Any, path: Path) -> None:
 class _EvalSet:
     name: str
     data: Dataset
+    read_inputs: np.ndarray  # data.inputs as the model reads them (Vocabulary.read_source)
 
 
 @dataclass
@@ -427,7 +435,8 @@ class _Trainer:
             values, ok = decode_test_set(
                 self.model, self.vocab, data.inputs, data.problem.target_shape, 1, self.eval_batch_size, progress=False
             )
-            errors = task_error(data.problem.task, data.inputs, values, ok, data.targets)
+            # Scored against the matrix the model read, as the paper scores it.
+            errors = task_error(data.problem.task, eval_set.read_inputs, values, ok, data.targets)
             for tolerance, share in accuracy(errors, TOLERANCES).items():
                 scores[accuracy_column(eval_set.name, tolerance)] = share
         self.model.train()
@@ -552,15 +561,16 @@ class _Trainer:
 
 def _load_eval_sets(cfg: RunConfig, valid: str | Path, tests: Mapping[str, str | Path]) -> list[_EvalSet]:
     """The validation set first, then the named test sets; all must be this run's task and n."""
-    sets = [_EvalSet("valid", load_dataset(valid))]
-    for name, path in tests.items():
+    for name in tests:
         if not name.isidentifier() or name == "valid":
             raise ValueError(f"test set name {name!r} must be a word (letters, digits, _) other than 'valid'")
-        sets.append(_EvalSet(name, load_dataset(path)))
-    for eval_set, path in zip(sets, [valid, *tests.values()]):
-        problem = eval_set.data.problem
-        if (problem.task, problem.n) != (cfg.task, cfg.n):
-            raise ValueError(f"{path} holds {problem.task} with n={problem.n}, but this run trains {cfg.task} with n={cfg.n}")
+    vocab = cfg.vocabulary()
+    sets = []
+    for name, path in {"valid": valid, **tests}.items():
+        data = load_dataset(path)
+        if (data.problem.task, data.problem.n) != (cfg.task, cfg.n):
+            raise ValueError(f"{path} holds {data.problem.task} with n={data.problem.n}, but this run trains {cfg.task} with n={cfg.n}")
+        sets.append(_EvalSet(name, data, vocab.read_source(data.inputs)))
     return sets
 
 

@@ -143,12 +143,21 @@ def all_datasets() -> list[str]:
 
 
 def monitored_sets(name: str) -> dict[str, str]:
-    """Test sets scored after every epoch (learning curves per spectrum): test name -> path."""
+    """Test sets scored after every epoch (learning curves per spectrum): test name -> path.
+
+    An ood run always logs the semicircle set, on which the authors validate every E4 model
+    (its own spectrum stays the validation set); ood.monitor adds every test spectrum.
+    """
     run = RUNS[name]
-    if "ood" not in run["analyses"] or not config["ood"]["monitor"]:
+    if "ood" not in run["analyses"]:
         return {}
     settings = run["settings"]
-    return {spectrum: dataset_path(settings, spectrum, "ood") for spectrum in config["ood"]["test_spectra"]}
+    spectra = config["ood"]["test_spectra"] if config["ood"]["monitor"] else ["semicircle"]
+    return {
+        spectrum: dataset_path(settings, spectrum, "ood")
+        for spectrum in spectra
+        if spectrum != settings.spectrum or config["ood"]["monitor"]
+    }
 
 
 def get_valid_set(wildcards) -> str:

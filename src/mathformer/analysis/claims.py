@@ -3,7 +3,13 @@
 A claim names the paper's value, where this run's value lives (a table written by the analyses,
 a column, the row(s) selected by `where`, and how several cells reduce to one number), and the
 rule that turns the two into a verdict: reproduced, partly, not, or missing when this run has no
-such number (an experiment left out at this scale, say).
+such number (an experiment left out at this scale, say). A claim may also say from which matrix
+size it can be tested (`testable`: a quantity that cannot vary at smaller n, such as the
+condition number of a 2x2 model's eigenvectors); below it the verdict is "not testable", with
+the reason.
+
+One-sided claims ("failures have larger condition numbers") use at_least / at_most rules, so a
+run that does better than the paper on them is not judged against the paper's exact figure.
 
 Run names differ between scales (eigvec5 at paper scale, eigvec2 at quick scale), so claims
 refer to runs by role (E1, E2_weak, ...) and the file maps roles to run names per scale.
@@ -24,8 +30,9 @@ import yaml
 
 RULE_KINDS = ("within", "within_relative", "at_least", "at_most")
 REDUCTIONS = ("min", "max", "mean", "median", "ratio_max_min")
-VERDICTS = ("reproduced", "partly", "not", "missing")
-CLAIM_KEYS = ("id", "experiment", "description", "paper", "unit", "measured", "rule")
+VERDICTS = ("reproduced", "partly", "not", "not testable", "missing")
+CLAIM_KEYS = ("id", "experiment", "description", "paper", "unit", "measured", "rule", "testable")
+TESTABLE_KEYS = ("min_n", "why")
 MEASURED_KEYS = ("table", "column", "where", "reduce")
 
 
@@ -41,6 +48,8 @@ class Claim:
     where: dict[str, Any] = field(default_factory=dict)
     reduce: str | None = None
     rule: dict[str, Any] = field(default_factory=dict)
+    min_n: int | None = None  # smallest matrix size at which the claim's quantity can vary
+    untestable_why: str = ""
 
 
 def _unknown(kind: str, value: object, allowed: Sequence[str]) -> ValueError:
@@ -66,7 +75,7 @@ def parse_claim(entry: Mapping[str, Any]) -> Claim:
     unknown = sorted(set(entry) - set(CLAIM_KEYS))
     if unknown:
         raise ValueError(f"claim {claim_id!r}: {_unknown('key', unknown[0], CLAIM_KEYS)}")
-    missing = [key for key in CLAIM_KEYS if key not in entry and key != "unit"]
+    missing = [key for key in CLAIM_KEYS if key not in entry and key not in ("unit", "testable")]
     if missing:
         raise ValueError(f"claim {claim_id!r} lacks {', '.join(missing)}")
     measured = entry["measured"]
@@ -81,6 +90,9 @@ def parse_claim(entry: Mapping[str, Any]) -> Claim:
     if not columns or "table" not in measured:
         raise ValueError(f"claim {claim_id!r}: 'measured' needs a table and a column")
     rule = _parse_rule(str(claim_id), entry["rule"])
+    testable = entry.get("testable") or {}
+    if sorted(testable) not in ([], sorted(TESTABLE_KEYS)) or not isinstance(testable.get("min_n", 0), int):
+        raise ValueError(f"claim {claim_id!r}: 'testable' needs min_n (an integer) and why, got {testable!r}")
     if rule["kind"] in ("within", "within_relative") and not isinstance(entry["paper"], (int, float)):
         raise ValueError(f"claim {claim_id!r}: a '{rule['kind']}' rule needs a numeric paper value, got {entry['paper']!r}")
     return Claim(
@@ -94,6 +106,8 @@ def parse_claim(entry: Mapping[str, Any]) -> Claim:
         where=dict(measured.get("where") or {}),
         reduce=reduce,
         rule=rule,
+        min_n=testable.get("min_n"),
+        untestable_why=str(testable.get("why", "")),
     )
 
 
@@ -123,19 +137,32 @@ def _matches(column: pd.Series, wanted: object) -> pd.Series:
     return column.astype(str) == str(wanted)
 
 
-def select_cells(claim: Claim, table: pd.DataFrame, runs: Mapping[str, str]) -> np.ndarray:
-    """The cells of `table` a claim points at, as floats; the `run` filter goes through the role map."""
+def _selected_rows(claim: Claim, table: pd.DataFrame, runs: Mapping[str, str]) -> pd.Series:
+    """The rows a claim's `where` picks (none when it names a column the table lacks)."""
     rows = pd.Series(True, index=table.index)
     for key, wanted in claim.where.items():
         if key not in table:
-            return np.array([])
+            return pd.Series(False, index=table.index)
         if key == "run":
             wanted = runs.get(str(wanted), wanted)
         rows &= _matches(table[key], wanted)
+    return rows
+
+
+def select_cells(claim: Claim, table: pd.DataFrame, runs: Mapping[str, str]) -> np.ndarray:
+    """The cells of `table` a claim points at, as floats; the `run` filter goes through the role map."""
     columns = [column for column in claim.columns if column in table]
     if len(columns) < len(claim.columns):
         return np.array([])
-    return table.loc[rows, columns].to_numpy(dtype=np.float64).ravel()
+    return table.loc[_selected_rows(claim, table, runs), columns].to_numpy(dtype=np.float64).ravel()
+
+
+def too_small(claim: Claim, table: pd.DataFrame, runs: Mapping[str, str]) -> bool:
+    """Whether the claim's rows come from matrices smaller than it can be tested at."""
+    if claim.min_n is None or "n" not in table:
+        return False
+    sizes = table.loc[_selected_rows(claim, table, runs), "n"]
+    return bool(len(sizes)) and bool((sizes < claim.min_n).all())
 
 
 def reduce_cells(cells: np.ndarray, reduction: str | None, claim_id: str) -> float:
@@ -152,13 +179,14 @@ def reduce_cells(cells: np.ndarray, reduction: str | None, claim_id: str) -> flo
     return float(getattr(np, reduction)(cells))
 
 
-def measure(claim: Claim, tables_dir: str | os.PathLike, runs: Mapping[str, str]) -> float:
-    """This run's value for a claim; NaN when its table, rows or columns are not there."""
+def measure(claim: Claim, tables_dir: str | os.PathLike, runs: Mapping[str, str]) -> tuple[float, bool]:
+    """This run's value for a claim (NaN when its table, rows or columns are not there), and
+    whether the run's matrices are too small for the claim to be tested."""
     path = Path(tables_dir) / f"{claim.table}.csv"
     if not path.is_file():
-        return math.nan
+        return math.nan, False
     table = pd.read_csv(path)
-    return reduce_cells(select_cells(claim, table, runs), claim.reduce, claim.id)
+    return reduce_cells(select_cells(claim, table, runs), claim.reduce, claim.id), too_small(claim, table, runs)
 
 
 # ---------------------------------------------------------------- judging
@@ -206,7 +234,8 @@ def claims_table(claims_path: str | os.PathLike, results_dir: str | os.PathLike,
     tables_dir = Path(results_dir) / "tables"
     rows = []
     for claim in claims:
-        measured = measure(claim, tables_dir, runs)
+        measured, untestable = measure(claim, tables_dir, runs)
+        rule = describe_rule(claim.rule, claim.unit)
         rows.append(
             {
                 "id": claim.id,
@@ -215,8 +244,8 @@ def claims_table(claims_path: str | os.PathLike, results_dir: str | os.PathLike,
                 "unit": claim.unit,
                 "paper": claim.paper,
                 "this_run": measured,
-                "verdict": judge(claim.rule, measured, claim.paper),
-                "rule": describe_rule(claim.rule, claim.unit),
+                "verdict": "not testable" if untestable else judge(claim.rule, measured, claim.paper),
+                "rule": f"not testable below n = {claim.min_n}: {claim.untestable_why}" if untestable else rule,
             }
         )
     return pd.DataFrame(rows)
