@@ -80,3 +80,23 @@ def failure_analysis_targets() -> list[str]:
         for weight in weights:
             targets.append(f"results/{config['scale']}/eval/{row['name']}/{weight}/{spectrum}_test.json")
     return targets
+
+
+GIT = ["git", "-c", "user.name=mathformer tests", "-c", "user.email=tests@localhost"]
+
+
+def copy_working_tree(destination: Path) -> Path:
+    """The files git would see (tracked, or untracked and not ignored), committed in a new repo."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():  # files deleted but still in the index are skipped
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    run(["git", "init", "-q"], cwd=destination, timeout_s=30)
+    run(["git", "add", "-A"], cwd=destination, timeout_s=30)
+    run([*GIT, "commit", "-q", "-m", "working tree"], cwd=destination, timeout_s=30)
+    return destination

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-from pipeline_runs import ROOT, run, snakemake
+from pipeline_runs import GIT, ROOT, copy_working_tree, run, snakemake
 
 pytestmark = pytest.mark.slow
 
 # The last smoke stage; `-d` adds the stages it depends on (data@smoke, models@smoke).
 SMOKE_STAGES = ("--with-deps", "evaluation@smoke")
 SMOKE_RESULTS = Path("tests/smoke/results/smoke")
-GIT = ["git", "-c", "user.name=mathformer tests", "-c", "user.email=tests@localhost"]
 
 
 def dvc(*args: str | Path) -> list[str | Path]:
@@ -37,21 +36,45 @@ def smoke_snakemake(repo: Path, *args: str) -> list[str | Path]:
                      snakefile=repo / "Snakefile")
 
 
-def copy_working_tree(destination: Path) -> Path:
-    """The files git would see (tracked, or untracked and not ignored), committed in a new repo."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():  # files deleted but still in the index are skipped
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
-    run(["git", "init", "-q"], cwd=destination, timeout_s=30)
-    run(["git", "add", "-A"], cwd=destination, timeout_s=30)
-    run([*GIT, "commit", "-q", "-m", "working tree"], cwd=destination, timeout_s=30)
-    return destination
+SMOKE_ITEM = {
+    "options": "--directory tests/smoke --workflow-profile profiles/cpu",
+    "params": "tests/smoke/config/config.yaml",
+    "results": str(SMOKE_RESULTS),
+}
+
+
+def with_smoke_scale(repo: Path) -> None:
+    """The user's dvc.yaml with the smoke scale as its only item: the same stages, on toy sizes."""
+    path = repo / "dvc.yaml"
+    document = yaml.safe_load(path.read_text())
+    for stage in document["stages"].values():
+        stage["foreach"] = {"smoke": SMOKE_ITEM}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    run([*GIT, "commit", "-q", "-am", "smoke scale"], cwd=repo, timeout_s=30)
+
+
+def stage_commands(scale: str) -> dict[str, str]:
+    """stage@scale -> its command, from the user's dvc.yaml."""
+    document = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    commands = {}
+    for name, stage in document["stages"].items():
+        item = stage["foreach"][scale]
+        commands[f"{name}@{scale}"] = stage["do"]["cmd"].replace("${item.options}", item["options"])
+    return commands
+
+
+@pytest.mark.parametrize("stage, command", stage_commands("quick").items())
+def test_every_quick_stage_command_plans_its_target(stage, command):
+    # The target before --configfile: after it, Snakemake would read the target as a config file.
+    words = command.split()
+    assert words[0] == "snakemake"
+    dry_run = run(snakemake("-n", *words[1:]), cwd=ROOT, timeout_s=120).stdout
+    assert "Job stats" in dry_run or "Nothing to be done" in dry_run, (stage, dry_run)
+
+
+def test_dvc_plans_the_quick_data_stage():
+    result = run(dvc("repro", "--dry", "data@quick"), cwd=ROOT, timeout_s=120)
+    assert "snakemake data --configfile config/quick.yaml" in result.stdout
 
 
 def file_digests(folder: Path) -> dict[str, str]:
@@ -59,17 +82,33 @@ def file_digests(folder: Path) -> dict[str, str]:
             for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
+def versioned_digests(results: Path) -> dict[str, str]:
+    """Digests of what DVC caches (data, models, eval), less what .dvcignore leaves out."""
+    return {
+        name: digest
+        for name, digest in file_digests(results).items()
+        if name.split("/")[0] in ("data", "models", "eval") and ".train.lock" not in name and "/ckpt/" not in name
+    }
+
+
 def test_smoke_outputs_survive_push_delete_pull_and_snakemake_has_nothing_to_rerun(tmp_path):
     repo = copy_working_tree(tmp_path / "repo")
+    with_smoke_scale(repo)
     results = repo / SMOKE_RESULTS
     run(dvc("remote", "add", "--local", "--default", "store", tmp_path / "remote"), cwd=repo, timeout_s=30)
 
-    run(dvc("repro", "evaluation@smoke"), cwd=repo, timeout_s=240)  # runs data@smoke and models@smoke first
+    run(dvc("repro", "report@smoke"), cwd=repo, timeout_s=420)  # data, models and evaluation first
     run([*GIT, "add", "dvc.lock"], cwd=repo, timeout_s=30)
     run([*GIT, "commit", "-q", "-m", "smoke results"], cwd=repo, timeout_s=30)
     run(dvc("push", *SMOKE_STAGES), cwd=repo, timeout_s=60)
-    assert any((results / "models").glob("*/ckpt")), "training leaves its resumable state"
-    versioned = {name: digest for name, digest in file_digests(results).items() if "/ckpt/" not in name}
+    # What DVC users read: the claims' values, the settings that made them, the learning curves.
+    metrics = run(dvc("metrics", "show", "--json"), cwd=repo, timeout_s=60).stdout
+    assert "E1-accuracy-5" in metrics and "verdicts" in metrics
+    params = run(dvc("params", "diff", "--all"), cwd=repo, timeout_s=60).stdout
+    assert "run_defaults.batch_size" in params, params
+    plots = run(dvc("plots", "show", "--json"), cwd=repo, timeout_s=120).stdout
+    assert "valid_acc_5" in plots and "learning_curves.png" in plots
+    versioned = versioned_digests(results)
 
     # A fresh clone, in effect: no outputs, no DVC cache, no Snakemake metadata.
     for folder in ("data", "models", "eval"):
@@ -78,7 +117,7 @@ def test_smoke_outputs_survive_push_delete_pull_and_snakemake_has_nothing_to_rer
     shutil.rmtree(repo / "tests" / "smoke" / ".snakemake")
     run(dvc("pull", *SMOKE_STAGES), cwd=repo, timeout_s=60)
 
-    assert file_digests(results) == versioned  # same bytes, and ckpt/ stayed out (.dvcignore)
+    assert versioned_digests(results) == versioned  # the same bytes
     status = run(dvc("status", *SMOKE_STAGES), cwd=repo, timeout_s=60).stdout
     assert "up to date" in status, status
 

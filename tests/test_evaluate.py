@@ -203,7 +203,7 @@ def test_beam_one_is_greedy_decoding(run):
     frame, metadata = read_predictions(parquet)
     assert metadata["beam_size"] == 1
 
-    model, _, vocab = load_model(run["model"])
+    model, _, vocab, _ = load_model(run["model"])
     inputs = stack_column(frame, "input", (2, 2))
     tokens = reference_greedy(model, torch.from_numpy(vocab.encode_source(inputs)), vocab.target_length((2,)))
     expected, ok = vocab.decode_target(tokens.numpy(), (2,))

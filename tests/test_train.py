@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import fcntl
 import math
 import os
 import shutil
@@ -94,8 +95,8 @@ def finished_run(tmp_path_factory, sets):
 
 def test_a_run_writes_every_file(finished_run):
     names = {path.name for path in finished_run.iterdir()}
-    assert names == {"model.pt", "weak.pt", "train_log.csv", "config.yaml", "env.json", "ckpt"}
-    assert [path.name for path in (finished_run / "ckpt").iterdir()] == ["state.pt"]
+    # No ckpt/: a finished run keeps no resumable state, so a rerun trains again.
+    assert names == {"model.pt", "weak.pt", "train_log.csv", "config.yaml", "env.json", train_module.LOCK_NAME}
     saved = yaml.safe_load((finished_run / "config.yaml").read_text())
     assert RunConfig.from_dict(saved) == dataclasses.replace(TINY, weak_accuracy=0.5)
     assert "torch" in (finished_run / "env.json").read_text()
@@ -111,8 +112,8 @@ def test_log_has_one_row_per_epoch_with_every_column(finished_run):
 
 
 def test_model_file_loads_for_evaluation(finished_run):
-    model, run_config, vocab = load_model(finished_run / "model.pt")
-    assert run_config["task"] == "eigenvalues" and vocab.output_encoding == "P1000"
+    model, run_config, vocab, _ = load_model(finished_run / "model.pt")
+    assert run_config.task == "eigenvalues" and vocab.output_encoding == "P1000"
     src = torch.from_numpy(vocab.encode_source(Problem("eigenvalues", n=2).sample(3, __import__("numpy").random.default_rng(0))[0]))
     assert model.generate(src, max_len=vocab.target_length((2,))).shape[0] == 3
     saved = torch.load(finished_run / "model.pt", weights_only=True)
@@ -128,22 +129,18 @@ def test_weak_snapshot_is_an_earlier_epoch(finished_run):
     assert any(not torch.equal(weak["state_dict"][key], final[key]) for key in final)
 
 
-def test_rerunning_a_finished_run_changes_nothing(finished_run, sets):
-    before = _weights(finished_run / "model.pt")
-    rows = _log(finished_run)
-    _run(dataclasses.replace(TINY, weak_accuracy=0.5), finished_run, sets)
-    _assert_same_tensors(before, _weights(finished_run / "model.pt"))
-    assert _log(finished_run) == rows
-
-
-def test_a_set_added_on_resume_gets_blank_cells_for_earlier_epochs(finished_run, tmp_path, sets):
+def test_rerunning_a_finished_run_trains_again_to_the_same_bytes(finished_run, tmp_path, sets):
+    # What `snakemake -f model.pt` or a rerun after a code change does: a whole new training.
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)
-    tests = {"laplace": sets["laplace"], "again": sets["valid"]}
+    (run_dir / "model.pt").unlink()
+    tests = {"laplace": sets["laplace"], "again": sets["valid"]}  # a set added since the first run
     train(dataclasses.replace(TINY, weak_accuracy=0.5), run_dir, sets["valid"], tests, device="cpu")
+    # Same config and seed, same machine: the same bytes (torch.save names no temporary file).
+    assert (run_dir / "model.pt").read_bytes() == (finished_run / "model.pt").read_bytes()
+    assert (run_dir / "weak.pt").read_bytes() == (finished_run / "weak.pt").read_bytes()
     rows = _log(run_dir)
-    assert list(rows[0].keys()) == log_columns(["laplace", "again"])
-    assert [row["again_acc_5"] for row in rows] == ["", "", ""]
+    assert len(rows) == 3 and all(row["again_acc_5"] != "" for row in rows)
 
 
 def _interrupt_at(monkeypatch, stop_step: int) -> None:
@@ -166,6 +163,7 @@ def test_resumed_run_ends_with_the_same_weights(finished_run, tmp_path, sets, mo
         _run(cfg, tmp_path, sets)
     assert stop.value.exit_code == train_module.INTERRUPTED_EXIT_CODE
     assert not (tmp_path / "model.pt").exists()
+    assert (tmp_path / "ckpt" / "state.pt").is_file()
     assert len(_log(tmp_path)) == stop_step // 4
     monkeypatch.undo()
 
@@ -176,10 +174,19 @@ def test_resumed_run_ends_with_the_same_weights(finished_run, tmp_path, sets, mo
     for row in (*resumed, *whole):
         row.pop("wall_seconds")
     assert resumed == whole
-    uninterrupted = torch.load(finished_run / "ckpt" / "state.pt", weights_only=True)["optimizer"]["state"]
-    continued = torch.load(tmp_path / "ckpt" / "state.pt", weights_only=True)["optimizer"]["state"]
-    for index in uninterrupted:
-        _assert_same_tensors(uninterrupted[index], continued[index])
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_a_set_added_on_resume_gets_blank_cells_for_earlier_epochs(tmp_path, sets, monkeypatch):
+    _interrupt_at(monkeypatch, 6)
+    with pytest.raises(TrainingInterrupted):
+        _run(TINY, tmp_path, sets)
+    monkeypatch.undo()
+    tests = {"laplace": sets["laplace"], "again": sets["valid"]}
+    train(TINY, tmp_path, sets["valid"], tests, device="cpu")
+    rows = _log(tmp_path)
+    assert list(rows[0].keys()) == log_columns(["laplace", "again"])
+    assert [row["again_acc_5"] == "" for row in rows] == [True, False, False]
 
 
 def test_data_workers_change_nothing(finished_run, tmp_path, sets):
@@ -187,11 +194,46 @@ def test_data_workers_change_nothing(finished_run, tmp_path, sets):
     _assert_same_tensors(_weights(finished_run / "model.pt"), _weights(tmp_path / "model.pt"))
 
 
-def test_checkpoint_of_another_config_is_refused(finished_run, sets):
-    changed = dataclasses.replace(TINY, weak_accuracy=0.5, lr=2e-3, n=2, warmup=4)
-    with pytest.raises(ValueError, match=r"another config: lr \(0.001 there, 0.002 now\), warmup") as error:
-        _run(changed, finished_run, sets)
-    assert "\n" not in str(error.value)
+def test_checkpoint_of_another_config_is_discarded(tmp_path, sets, monkeypatch, capsys):
+    # A run pre-empted under one config, then rerun with a changed setting (a user edited the
+    # config): the new config trains from scratch, as in a directory of its own.
+    _interrupt_at(monkeypatch, 6)
+    with pytest.raises(TrainingInterrupted):
+        _run(TINY, tmp_path / "run", sets)
+    monkeypatch.undo()
+    changed = dataclasses.replace(TINY, lr=2e-3, warmup=4)
+    _run(changed, tmp_path / "run", sets)
+    assert "discarded the checkpoint of another config (lr 0.001 -> 0.002, warmup 3 -> 4)" in capsys.readouterr().err
+    _run(changed, tmp_path / "alone", sets)
+    _assert_same_tensors(_weights(tmp_path / "alone" / "model.pt"), _weights(tmp_path / "run" / "model.pt"))
+
+
+def test_operational_settings_do_not_stop_a_resume(tmp_path, sets, monkeypatch, capsys):
+    _interrupt_at(monkeypatch, 6)
+    with pytest.raises(TrainingInterrupted):
+        _run(TINY, tmp_path, sets)
+    monkeypatch.undo()
+    _run(dataclasses.replace(TINY, checkpoint_minutes=60.0), tmp_path, sets)
+    assert "resumed from" in capsys.readouterr().err
+
+
+def test_a_second_training_in_the_same_directory_is_refused(tmp_path, sets):
+    tmp_path.mkdir(exist_ok=True)
+    with (tmp_path / train_module.LOCK_NAME).open("a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("process 12345\n")
+        held.flush()
+        with pytest.raises(ValueError, match=r"is being trained by process 12345; wait for it to end"):
+            _run(TINY, tmp_path, sets)
+    assert not (tmp_path / "model.pt").exists()
+    _run(TINY, tmp_path, sets)  # the lock is gone with its holder
+    assert (tmp_path / "model.pt").is_file()
+
+
+def test_a_diverged_run_is_flagged():
+    rows = [{"loss": loss} for loss in (3.0, 1.0, 0.9, 4.5)]
+    assert "training diverged: the last epoch's loss 4.5 is 5.0x its minimum 0.9" in train_module.divergence_warning(rows)
+    assert train_module.divergence_warning(rows[:3]) is None
 
 
 def test_corrupt_checkpoint_is_an_error_naming_it(tmp_path, sets):

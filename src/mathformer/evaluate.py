@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ import pyarrow as pa
 import torch
 from tqdm import tqdm
 
+from mathformer.config import RunConfig
 from mathformer.data import Dataset, load_dataset
 from mathformer.encoding import Vocabulary
 from mathformer.files import atomic_path, versions
@@ -38,11 +39,18 @@ from mathformer.predictions import write_predictions
 BASE_COLUMNS = ("index", "input", "target", "prediction", "decodes", "error", "error_exact")
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Seq2Seq, dict, Vocabulary]:
-    """Rebuild the model that training saved in `path` (model.pt or weak.pt), in eval mode on `device`.
+class TrainedModel(NamedTuple):
+    """What a model file holds, rebuilt: the network, the config that trained it, its vocabulary,
+    and the warning training left (a diverged run), if any."""
 
-    Returns (model, run config as a dict, vocabulary).
-    """
+    model: Seq2Seq
+    run_config: RunConfig
+    vocab: Vocabulary
+    warning: str | None
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
+    """Rebuild the model that training saved in `path` (model.pt or weak.pt), in eval mode on `device`."""
     # mathformer.train imports this module (its epochs decode with decode_test_set): import it late.
     from mathformer.train import MODEL_FORMAT, resolve_device
 
@@ -61,16 +69,17 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
         model.load_state_dict(saved["state_dict"])
         spec = saved["vocab"]
         vocab = Vocabulary(spec["input_encoding"], spec["output_encoding"], spec["max_dim"])
-    except (KeyError, TypeError, RuntimeError) as err:
+        run_config = RunConfig.from_dict(saved["run_config"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise ValueError(f"{path} is not a consistent mathformer model ({type(err).__name__} {detail})") from None
     target = device if isinstance(device, torch.device) else resolve_device(device)
-    return model.to(target).eval(), dict(saved["run_config"]), vocab
+    return TrainedModel(model.to(target).eval(), run_config, vocab, saved.get("warning"))
 
 
-def check_compatible(run_config: dict, dataset: Dataset, data_path: str | os.PathLike) -> None:
+def check_compatible(run_config: RunConfig, dataset: Dataset, data_path: str | os.PathLike) -> None:
     """Refuse a test set of another task or size than the model was trained on."""
-    model_side = (run_config["task"], int(run_config["n"]))
+    model_side = (run_config.task, run_config.n)
     data_side = (dataset.problem.task, dataset.problem.n)
     if model_side != data_side:
         raise ValueError(
@@ -182,6 +191,8 @@ def evaluate(
 
     Returns the summary. The run is named after the model's folder, the test set after its file.
     """
+    if Path(out_parquet).resolve() == Path(summary_json).resolve():
+        raise ValueError(f"the predictions table and the summary would both be written to {out_parquet}; give two paths")
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
     if batch_size < 1:
@@ -190,7 +201,7 @@ def evaluate(
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
-    model, run_config, vocab = load_model(model_path, device)
+    model, run_config, vocab, warning = load_model(model_path, device)
     dataset = load_dataset(data_path)
     check_compatible(run_config, dataset, data_path)
     if len(dataset.inputs) == 0:
@@ -208,7 +219,7 @@ def evaluate(
         "task": problem.task,
         "n": problem.n,
         "spectrum": problem.spectrum,
-        "train_spectrum": run_config.get("spectrum"),
+        "train_spectrum": run_config.spectrum,
         "run": run,
         "model_file": Path(model_path).name,  # model.pt, or weak.pt for the weaker snapshot
         "test_set": test_set,
@@ -217,7 +228,10 @@ def evaluate(
         "beam_size": beam_size,
         "versions": versions(),
     }
-    write_predictions(table, metadata, out_parquet)
     summary = {"run": run, "test_set": test_set, "task": problem.task, **summarise(table)}
+    if warning:
+        summary["training_warning"] = warning
+    # Both files only once both are ready: a failure leaves neither a table nor a stale summary.
+    write_predictions(table, metadata, out_parquet)
     write_summary(summary, summary_json)
     return summary

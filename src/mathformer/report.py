@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import html
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -102,24 +103,52 @@ def build_report(
     """
     from mathformer.analysis.claims import claims_table
 
-    results = Path(results_dir).resolve()
-    claims_path = Path(claims).resolve()
+    # Paths go to the notebooks as given (relative to the working folder, where papermill runs
+    # them): the executed notebooks are committed, and must not carry this machine's paths.
+    results = Path(results_dir)
+    claims_path = Path(claims)
     if not results.is_dir():
         raise ValueError(f"results folder {str(results)!r} does not exist")
     if not claims_path.is_file():
         raise ValueError(f"claims file {str(claims_path)!r} does not exist")
-    scale = scale or results.name
+    scale = scale or results.resolve().name
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    parameters = {"results_dir": str(results), "claims": str(claims_path), "scale": scale}
+    parameters = {"results_dir": _portable(results), "claims": _portable(claims_path), "scale": scale}
     executed = [run_notebook(path, out / path.name, parameters, kernel_name) for path in notebook_paths(notebook_dir)]
     title = f"mathformer: {scale} scale beside Charton (2022)"
     verdicts = claims_table(claims_path, results, scale)
     write_table(verdicts, out, "claims", f"The paper's numbers beside this run ({scale} scale), with verdicts")
+    write_metrics(verdicts, scale, out / METRICS_NAME)
     html_path = out / "report.html"
     with atomic_path(html_path) as tmp:
         tmp.write_text(notebook_html(concatenate(executed, title), title), encoding="utf-8")
     return html_path
+
+
+def _portable(path: Path) -> str:
+    """The path relative to the working folder (where papermill runs the notebooks), so that the
+    executed notebooks, which are committed, name no folder of this machine."""
+    return os.path.relpath(path)
+
+
+METRICS_NAME = "metrics.json"
+
+
+def write_metrics(verdicts: pd.DataFrame, scale: str, path: str | os.PathLike) -> None:
+    """The headline numbers for `dvc metrics show`: each claim's value and verdict, and the counts.
+
+    A claim with no value at this scale is null (JSON has no NaN).
+    """
+    from mathformer.analysis.claims import VERDICTS
+    claims = {
+        row.id: {"this_run": None if pd.isna(row.this_run) else float(row.this_run), "verdict": row.verdict}
+        for row in verdicts.itertuples()
+    }
+    counts = verdicts["verdict"].value_counts()
+    document = {"scale": scale, "verdicts": {name: int(counts.get(name, 0)) for name in VERDICTS}, "claims": claims}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(document, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------- helpers the notebooks call

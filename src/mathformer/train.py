@@ -7,10 +7,14 @@ A run directory ends up holding
     config.yaml     the resolved run config;  env.json: versions of what ran it
     ckpt/state.pt   everything needed to continue (undeclared to Snakemake, which deletes the
                     declared outputs of a failed job but should keep this)
-Rerunning the same command continues from ckpt/state.pt. Training examples are drawn by batch
-index (see data.TrainingStream), the learning rate is a function of the step, and every RNG is
-saved, so on CPU a run interrupted anywhere and resumed ends with the same weights as one that
-never stopped.
+Rerunning the same command continues from ckpt/state.pt when that state belongs to the same
+config (operational settings aside) and is not finished: a pre-empted or killed run resumes.
+Anything else starts afresh: a state of another config is discarded (the run directory is the
+run's, and its config is what the caller asks for now), and a finished run leaves no state, so
+a rerun (Snakemake's `-f`, or a rerun after a change of code) trains again. Training examples
+are drawn by batch index (see data.TrainingStream), the learning rate is a function of the step,
+and the torch RNG is saved, so on CPU a run interrupted anywhere and resumed ends with the same
+weights as one that never stopped. A lock file keeps a second training out of a run directory.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import fcntl
 import io
 import json
 import math
-import random
+import os
 import signal
 import sys
 import time
@@ -52,6 +57,11 @@ INTERRUPTED_EXIT_CODE = 75
 LOSS_READ_STEPS = 50
 # Without a terminal, a progress line at most this often (seconds), plus one per epoch.
 PLAIN_PROGRESS_SECONDS = 60.0
+# A final epoch loss this many times the lowest epoch loss means training diverged (a finite
+# explosion, e.g. too large a learning rate without clipping): the run warns instead of passing
+# silently as a model at 0 %.
+DIVERGED_LOSS_RATIO = 2.0
+LOCK_NAME = ".train.lock"
 INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
 
@@ -162,8 +172,10 @@ def model_file_contents(
 
 
 def _save_torch(contents: Any, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(contents, tmp)
+    # Through a file object: given a path, torch.save names the zip's root folder after the file,
+    # and the temporary name would make the bytes of two identical runs differ.
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        torch.save(contents, handle)
 
 
 @dataclass
@@ -189,28 +201,14 @@ class TrainState:
 
 
 def _rng_states() -> dict[str, Any]:
-    legacy = np.random.get_state()
-    states: dict[str, Any] = {
-        "python": random.getstate(),
-        "numpy": {
-            "keys": torch.from_numpy(legacy[1].astype(np.int64)),
-            "pos": int(legacy[2]),
-            "has_gauss": int(legacy[3]),
-            "cached_gaussian": float(legacy[4]),
-        },
-        "torch": torch.get_rng_state(),
-    }
+    """The torch RNGs (dropout draws from them); data comes from per-batch numpy generators."""
+    states: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
 
 
 def _set_rng_states(states: Mapping[str, Any]) -> None:
-    random.setstate(states["python"])
-    legacy = states["numpy"]
-    np.random.set_state(
-        ("MT19937", legacy["keys"].numpy().astype(np.uint32), legacy["pos"], legacy["has_gauss"], legacy["cached_gaussian"])
-    )
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -317,11 +315,16 @@ class _Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
 
-    def resume(self) -> bool:
-        """Load ckpt/state.pt if there is one; refuse one of another config or a damaged one."""
-        if not self.ckpt_path.exists():
-            return False
+    def resume(self) -> str:
+        """Load ckpt/state.pt when it is an unfinished state of this config.
+
+        Returns what happened, for the log: "resumed", "fresh" (no state), or why a state was
+        discarded (another config, or a finished run). A damaged file is an error: it may be the
+        only copy of hours of training, so the user decides.
+        """
         path = self.ckpt_path
+        if not path.exists():
+            return "fresh"
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # any failure to unpickle means the file cannot be trusted
@@ -334,8 +337,12 @@ class _Trainer:
             raise ValueError(f"corrupt checkpoint {path} (its run config: {_first_line(error)})") from None
         differing = self.cfg.differences(saved_cfg)
         if differing:
-            details = ", ".join(f"{key} ({getattr(saved_cfg, key)!r} there, {getattr(self.cfg, key)!r} now)" for key in differing)
-            raise ValueError(f"{path} belongs to a run with another config: {details}; use a new run directory")
+            details = ", ".join(f"{key} {getattr(saved_cfg, key)!r} -> {getattr(self.cfg, key)!r}" for key in differing)
+            path.unlink()
+            return f"discarded the checkpoint of another config ({details}); training from scratch"
+        if (saved.get("state") or {}).get("stop_reason") is not None:
+            path.unlink()
+            return "discarded the checkpoint of a finished run; training from scratch"
         try:
             self.model.load_state_dict(saved["model"])
             self.optimizer.load_state_dict(saved["optimizer"])
@@ -346,7 +353,7 @@ class _Trainer:
             raise ValueError(f"corrupt checkpoint {path} ({_first_line(error)}); delete it to start over") from None
         self.last_lr = learning_rate(self.cfg, max(self.state.step - 1, 0), self.total_steps)
         self.checkpoint_step = self.state.step
-        return True
+        return "resumed"
 
     def save_checkpoint(self) -> None:
         self._read_losses()  # never save the state of a run whose loss has gone non-finite
@@ -504,10 +511,7 @@ class _Trainer:
         with atomic_path(self.run_dir / "train_log.csv") as tmp:
             tmp.write_text(buffer.getvalue())
 
-    def run(self) -> None:
-        if self.state.stop_reason is not None:
-            return
-        progress = _Progress(self.total_steps * self.cfg.batch_size, self.state.step * self.cfg.batch_size)
+    def run(self, progress: _Progress) -> None:
         try:
             with _interrupt_flag() as received:
                 batches = self.batches()
@@ -529,10 +533,9 @@ class _Trainer:
                         self.save_checkpoint()
         finally:
             progress.close()
-        self.save_checkpoint()  # a finished state: a rerun only rewrites the final files
         progress.line(f"stopped ({self.state.stop_reason}) after {self.state.step * self.cfg.batch_size} examples")
 
-    def write_outputs(self) -> Path:
+    def write_outputs(self, warning: str | None = None) -> Path:
         """weak.pt (if asked), then model.pt last: its presence means the run is complete."""
         last_row = self.state.log_rows[-1] if self.state.log_rows else {}
         weak = self.state.weak
@@ -553,6 +556,7 @@ class _Trainer:
                 examples=self.state.step * self.cfg.batch_size,
                 valid_accuracy=last_row.get(accuracy_column("valid", 0.05)),
                 stop_reason=self.state.stop_reason,
+                warning=warning,
             ),
             model_path,
         )
@@ -598,8 +602,9 @@ def train(
     `tests` maps names (the OOD spectra) to test set files evaluated beside `valid` each epoch.
     `workers` DataLoader processes generate batches (0: in this process, best on a small CPU).
     `train_data`: draw training batches from this fixed set instead of fresh problems.
-    Raises ValueError for bad input (including a conflicting or corrupt checkpoint),
-    TrainingError for a non-finite loss and TrainingInterrupted after SIGTERM/SIGUSR1.
+    Raises ValueError for bad input (including a corrupt checkpoint, or another training holding
+    the run directory), TrainingError for a non-finite loss and TrainingInterrupted after
+    SIGTERM/SIGUSR1.
     """
     if threads is not None:
         if threads < 1:
@@ -616,10 +621,51 @@ def train(
         fixed_train = load_dataset(train_data)
         if fixed_train.problem != cfg.problem():
             raise ValueError(f"{train_data} holds {fixed_train.problem}, but this run trains {cfg.problem()}")
-    trainer = _Trainer(cfg, run_dir, eval_sets, resolved_device, workers, eval_batch_size, fixed_train)
-    resumed = trainer.resume()
-    _write_run_files(run_dir, cfg)
-    if resumed and trainer.state.log_rows:
-        trainer.write_log()
-    trainer.run()
-    return trainer.write_outputs()
+    with _run_lock(run_dir):
+        trainer = _Trainer(cfg, run_dir, eval_sets, resolved_device, workers, eval_batch_size, fixed_train)
+        how = trainer.resume()
+        _write_run_files(run_dir, cfg)
+        if how == "resumed" and trainer.state.log_rows:
+            trainer.write_log()
+        progress = _Progress(trainer.total_steps * cfg.batch_size, trainer.state.step * cfg.batch_size)
+        if how != "fresh":
+            progress.line(how if how != "resumed" else f"resumed from {trainer.ckpt_path} at step {trainer.state.step}")
+        trainer.run(progress)
+        warning = divergence_warning(trainer.state.log_rows)
+        if warning:
+            progress.line(f"WARNING: {warning}")
+        model_path = trainer.write_outputs(warning)
+        # The run is complete and model.pt holds its result: a rerun trains again.
+        trainer.ckpt_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # left when it holds anything else
+            trainer.ckpt_path.parent.rmdir()
+    return model_path
+
+
+def divergence_warning(log_rows: list[dict[str, float]]) -> str | None:
+    """A warning when the last epoch's loss is far above the lowest one (training diverged)."""
+    losses = [row["loss"] for row in log_rows]
+    if len(losses) < 2 or losses[-1] <= DIVERGED_LOSS_RATIO * min(losses):
+        return None
+    return (
+        f"training diverged: the last epoch's loss {losses[-1]:.4g} is {losses[-1] / min(losses):.1f}x its minimum "
+        f"{min(losses):.4g}; lower lr or turn on clipping"
+    )
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the run directory; a second training there is refused at once."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / LOCK_NAME).open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ValueError(f"{run_dir} is being trained by {holder}; wait for it to end or use another run directory") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}\n")
+        handle.flush()
+        yield

@@ -28,7 +28,7 @@ rule analyse_roughly_right:
     conda:
         "../../environment.yml"
     shell:
-        "mathformer analyse roughly-right {params.runs} --out results/{wildcards.scale} > {log} 2>&1"
+        "mathformer analyse roughly-right {params.runs} --out results/{wildcards.scale} > {log:q} 2>&1"
 
 
 # Result 2: failures are predictable from the problem or from the predicted solution.
@@ -76,7 +76,7 @@ rule analyse_predictability:
     conda:
         "../../environment.yml"
     shell:
-        "mathformer analyse predictability {params.runs} --out results/{wildcards.scale} > {log} 2>&1"
+        "mathformer analyse predictability {params.runs} --out results/{wildcards.scale} > {log:q} 2>&1"
 
 
 # Result 3: the training spectrum decides how far an eigenvalue model generalizes.
@@ -132,7 +132,7 @@ rule analyse_ood:
     conda:
         "../../environment.yml"
     shell:
-        "mathformer analyse ood {params.flags} --out results/{wildcards.scale} > {log} 2>&1"
+        "mathformer analyse ood {params.flags} --out results/{wildcards.scale} > {log:q} 2>&1"
 
 
 # How each model trained, and a copy of its training log that git keeps (DVC keeps models/).
@@ -156,4 +156,4 @@ rule analyse_training:
     conda:
         "../../environment.yml"
     shell:
-        "mathformer analyse training {params.flags} --out results/{wildcards.scale} > {log} 2>&1"
+        "mathformer analyse training {params.flags} --out results/{wildcards.scale} > {log:q} 2>&1"

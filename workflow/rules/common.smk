@@ -7,7 +7,7 @@ import zlib
 from dataclasses import fields
 from pathlib import Path
 
-from mathformer.config import RunConfig
+from mathformer.config import OPERATIONAL_FIELDS, RunConfig
 from mathformer.problems import LAWS, SPECTRA, TASKS
 
 
@@ -182,19 +182,26 @@ def option_flag(name: str, value) -> str:
 
 
 def get_train_options(wildcards) -> str:
-    """Every RunConfig field, spelled out: the command alone says what the run computes, and any
-    change to a run's settings changes this param, so Snakemake retrains that run only."""
+    """Every RunConfig field that decides what the run computes, spelled out: the command alone
+    says what the run computes, and any change to a run's settings changes this param, so
+    Snakemake retrains that run only. Operational fields (checkpoint_minutes) travel as a
+    resource instead, which Snakemake does not watch: changing them retrains nothing."""
     settings = RUNS[wildcards.run]["settings"]
-    return " ".join(option_flag(spec.name, getattr(settings, spec.name)) for spec in fields(settings))
+    return " ".join(
+        option_flag(spec.name, getattr(settings, spec.name))
+        for spec in fields(settings)
+        if spec.name not in OPERATIONAL_FIELDS
+    )
+
+
+def get_checkpoint_minutes(wildcards) -> str:
+    return f"{RUNS[wildcards.run]['settings'].checkpoint_minutes:g}"
 
 
 def get_run_dir(wildcards, output) -> str:
     return str(Path(output.model).parent)
 
 
-def get_device(wildcards, resources) -> str:
-    """A job given no GPU (profiles/cpu) runs on the CPU; otherwise CUDA when present."""
-    return "cpu" if resources.gpu == 0 else "auto"
 
 
 def all_models() -> list[str]:

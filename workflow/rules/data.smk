@@ -15,4 +15,4 @@ rule generate:
     shell:
         "mathformer generate --task {wildcards.task} --spectrum {wildcards.spectrum} --n {wildcards.n}"
         " --law {wildcards.law} --coeff-range {wildcards.coeff_range}"
-        " --size {params.size} --seed {params.seed} -o {output.data} > {log} 2>&1"
+        " --size {params.size} --seed {params.seed} -o {output.data:q} > {log:q} 2>&1"

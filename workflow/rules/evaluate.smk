@@ -15,15 +15,15 @@ rule evaluate:
         "benchmarks/{scale}/evaluate/{run}/{weights}/{spectrum}_{role}.tsv"
     params:
         beam=config["evaluation"]["beam_size"],
-        device=get_device,
     threads: 4
     resources:
         gpu=1,
+        device="auto",  # a resource, not a param: see rule train
     wildcard_constraints:
         role="test|ood",
     conda:
         "../../environment.yml"
     shell:
-        "mathformer evaluate --model {input.model} --data {input.data}"
-        " -o {output.predictions} --summary {output.summary}"
-        " --beam {params.beam} --device {params.device} --threads {threads} > {log} 2>&1"
+        "mathformer evaluate --model {input.model:q} --data {input.data:q}"
+        " -o {output.predictions:q} --summary {output.summary:q}"
+        " --beam {params.beam} --device {resources.device} --threads {threads} > {log:q} 2>&1"

@@ -16,6 +16,7 @@ rule render_report:
             labels={"kind": "table", "name": "the paper's numbers beside this run"},
         ),
         claims_md="results/{scale}/report/claims.md",
+        metrics="results/{scale}/report/metrics.json",
         claims_tex="results/{scale}/report/claims.tex",
         notebooks=report_notebooks(),
     log:
@@ -25,5 +26,5 @@ rule render_report:
     conda:
         "../../environment.yml"
     shell:
-        "mathformer report --notebook-dir {params.notebook_dir} --results results/{wildcards.scale}"
-        " --claims {input.claims} --out results/{wildcards.scale}/report > {log} 2>&1"
+        "mathformer report --notebook-dir {params.notebook_dir:q} --results results/{wildcards.scale}"
+        " --claims {input.claims:q} --out results/{wildcards.scale}/report > {log:q} 2>&1"

@@ -20,17 +20,22 @@ rule train:
         run_dir=get_run_dir,
         options=get_train_options,
         monitor=get_monitor_flags,
-        device=get_device,
     threads: 8
+    # Operational settings are resources, which Snakemake does not watch: as params, a switch of
+    # profile (device) or of checkpoint interval would retrain every model. profiles/cpu sets
+    # device=cpu with gpu=0; "auto" is CUDA when present.
     resources:
         gpu=1,
+        device="auto",
+        checkpoint_minutes=get_checkpoint_minutes,
     wildcard_constraints:
         run=alternatives(name for name in RUNS if not keeps_weak(name)),
     conda:
         "../../environment.yml"
     shell:
-        "mathformer train {params.run_dir} {params.options} --valid {input.valid} {params.monitor}"
-        " --device {params.device} --threads {threads} > {log} 2>&1"
+        "mathformer train {params.run_dir:q} {params.options} --valid {input.valid:q} {params.monitor}"
+        " --checkpoint-minutes {resources.checkpoint_minutes} --device {resources.device}"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 # Runs with `weak_accuracy` also keep weak.pt, the earlier, weaker snapshot the paper analyses.
