@@ -127,7 +127,7 @@ def test_interrupted_training_exits_with_its_own_status(tmp_path, capsys, valid,
     [
         (["generate", "--task", "determinant", "--size", "3", "--seed", "0", "-o", "x.npz"], 2, "invalid choice: 'determinant'"),
         (["generate", "--task", "eigenvalues", "--n", "12", "--size", "3", "--seed", "0", "-o", "x.npz"], 1, "n must be an integer from 2 to 10"),
-        (["generate", "--task", "eigenvalues", "--size", "0", "--seed", "0", "-o", "x.npz"], 1, "size must be at least 1"),
+        (["generate", "--task", "eigenvalues", "--size", "0", "--seed", "0", "-o", "x.npz"], 1, "size must be from 1 to 10,000,000, got 0"),
         (["generate", "--task", "eigenvalues", "--size", "many", "--seed", "0", "-o", "x.npz"], 2, "invalid int value: 'many'"),
         (["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--schedule", "linear"], 2, "invalid choice: 'linear'"),
         (["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--lr", "-1"], 1, "lr must be above 0"),
@@ -184,3 +184,81 @@ def test_sigterm_saves_the_state_and_exits_with_the_requeue_status(tmp_path, val
     assert process.returncode == train_module.INTERRUPTED_EXIT_CODE, err
     assert err.strip().splitlines()[-1].startswith("mathformer: interrupted: received SIGTERM at step ")
     assert (run_dir / "ckpt" / "state.pt").exists() and not (run_dir / "model.pt").exists()
+
+
+def _bad_npz(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "bad.npz"
+    np.savez(path, inputs=np.zeros((2, 2, 2)), format_version=np.array([1, 2]))
+    return path
+
+
+def _model_without_run_config(tmp_path, valid, capsys):
+    run_dir = tmp_path / "run"
+    assert _run(capsys, "train", str(run_dir), "--valid", str(valid), *TINY_FLAGS)[0] == 0
+    saved = torch.load(run_dir / "model.pt", weights_only=True)
+    del saved["run_config"]
+    torch.save(saved, tmp_path / "bad.pt")
+    return tmp_path / "bad.pt"
+
+
+def _predictions_with_metadata(tmp_path, metadata: bytes):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "bad.parquet"
+    table = pa.table({"error": [0.1], "decodes": [True]})
+    pq.write_table(table.replace_schema_metadata({b"mathformer": metadata}), path)
+    return path
+
+
+def _failing_notebook(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    cell = {"cell_type": "code", "id": "fails", "execution_count": None, "metadata": {}, "outputs": [], "source": ["raise ValueError('boom')"]}
+    document = {"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    (notebooks / "fails.ipynb").write_text(json.dumps(document))
+    (tmp_path / "results").mkdir()
+    return notebooks
+
+
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("npz-version-not-scalar", "no scalar integer format_version"),
+        ("model-without-run-config", "is not a consistent mathformer model (KeyError"),
+        ("metadata-not-a-dict", "metadata without a task and a matrix size n"),
+        ("metadata-without-n", "metadata without a task and a matrix size n"),
+        ("failing-notebook", "notebook fails.ipynb failed (ValueError: boom)"),
+        ("huge-dataset", "dataset size must be from 1 to 10,000,000, got 100000000000"),
+        ("huge-seed", "seed must be from 0 to 2**63 - 1"),
+        ("huge-run-seed", "seed must be at most"),
+        ("colliding-outputs", "would both be written to"),
+        ("escaping-run-name", "run name '../../x' must be letters, digits"),
+    ],
+)
+def test_crafted_input_ends_in_one_line(tmp_path, capsys, monkeypatch, valid, case, fragment):
+    monkeypatch.chdir(tmp_path)
+    if case == "npz-version-not-scalar":
+        argv = ["train", "r", "--valid", str(_bad_npz(tmp_path)), "--task", "eigenvalues"]
+    elif case == "model-without-run-config":
+        argv = ["evaluate", "--model", str(_model_without_run_config(tmp_path, valid, capsys)), "--data", str(valid), "-o", "p.parquet", "--summary", "s.json"]
+    elif case.startswith("metadata"):
+        metadata = b"[1, 2]" if case == "metadata-not-a-dict" else b'{"task": "inversion"}'
+        argv = ["analyse", "predictability", "--run", f"a={_predictions_with_metadata(tmp_path, metadata)}", "--out", "o"]
+    elif case == "failing-notebook":
+        claims = cli.Path(__file__).resolve().parents[1] / "config" / "claims.yaml"
+        argv = ["report", "--notebook-dir", str(_failing_notebook(tmp_path)), "--results", "results", "--claims", str(claims), "--out", "report"]
+    elif case == "huge-dataset":
+        argv = ["generate", "--task", "eigenvalues", "--size", "100000000000", "--seed", "0", "-o", "x.npz"]
+    elif case == "huge-seed":
+        argv = ["generate", "--task", "eigenvalues", "--size", "3", "--seed", str(2**64), "-o", "x.npz"]
+    elif case == "huge-run-seed":
+        argv = ["train", "r", "--valid", str(valid), *TINY_FLAGS, "--seed", str(2**64)]
+    elif case == "colliding-outputs":
+        argv = ["evaluate", "--model", "m.pt", "--data", str(valid), "-o", "same.json", "--summary", "same.json"]
+    else:
+        argv = ["analyse", "training", "--model", f"../../x={tmp_path}", "--out", "o"]
+    _assert_one_line_error(*_run(capsys, *argv), 1, fragment)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "x.npz").exists()

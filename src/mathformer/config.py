@@ -89,7 +89,7 @@ class RunConfig:
     patience: int | None = _option(None, "stop after this many evaluations without improvement", at_least=1)
     precision: str = _option("auto", "arithmetic: auto is bf16 on CUDA, fp32 on CPU", choices=PRECISIONS)
     compile: bool = _option(False, "compile the training step with torch.compile")
-    seed: int = _option(0, "seed of the weights and of the training stream", at_least=0)
+    seed: int = _option(0, "seed of the weights and of the training stream", at_least=0, at_most=2**63 - 1)
     weak_accuracy: float | None = _option(
         None, "also keep weak.pt, the epoch whose validation accuracy at 5 %% is closest to this", above=0, at_most=1
     )

@@ -17,6 +17,10 @@ from mathformer.problems import Problem
 
 # 2: eigenvector sign convention stored ("signs"); spectra built as Q^T diag Q (the paper's).
 FORMAT_VERSION = 2
+# The largest fixed set: 10 million 10x10 problems already take ~16 GB (the paper's largest
+# set is 50,000), and a typo's 10^11 should be an error, not a MemoryError.
+MAX_DATASET_SIZE = 10_000_000
+MAX_SEED = 2**63 - 1
 # Batches the stream makes per encoding call (see TrainingStream.batches).
 BATCHES_PER_CALL = 16
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the earliest a zip file can hold
@@ -38,10 +42,10 @@ class Dataset:
 
 def generate_dataset(problem: Problem, size: int, seed: int) -> Dataset:
     """The same (problem, size, seed) always gives the same bytes."""
-    if size < 1:
-        raise ValueError(f"dataset size must be at least 1, got {size}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+    if not 1 <= size <= MAX_DATASET_SIZE:
+        raise ValueError(f"dataset size must be from 1 to {MAX_DATASET_SIZE:,}, got {size}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be from 0 to 2**63 - 1 (it is stored as int64), got {seed}")
     inputs, targets = problem.sample(size, np.random.default_rng(seed))
     return Dataset(problem, inputs, targets, seed)
 

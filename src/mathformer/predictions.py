@@ -40,7 +40,17 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     raw = (schema.metadata or {}).get(METADATA_KEY)
     if raw is None:
         raise ValueError(f"{str(path)!r} is not a mathformer predictions table (no 'mathformer' metadata)")
-    return json.loads(raw)
+    try:
+        metadata = json.loads(raw)
+    except json.JSONDecodeError:
+        metadata = None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("task"), str) or not _is_size(metadata.get("n")):
+        raise ValueError(f"{str(path)!r} has 'mathformer' metadata without a task and a matrix size n")
+    return metadata
+
+
+def _is_size(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def load_predictions(

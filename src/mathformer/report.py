@@ -38,6 +38,10 @@ def notebook_paths(notebook_dir: str | os.PathLike) -> list[Path]:
     return known + sorted(path for name, path in found.items() if name not in NOTEBOOK_ORDER)
 
 
+class ReportError(ValueError):
+    """A notebook of the report failed; the message names it and where its failed copy is."""
+
+
 def run_notebook(source: Path, destination: Path, parameters: Mapping[str, Any], kernel_name: str = KERNEL) -> Any:
     """Execute `source` with papermill into `destination`, which appears only once the run succeeded.
 
@@ -47,14 +51,15 @@ def run_notebook(source: Path, destination: Path, parameters: Mapping[str, Any],
 
     running = destination.with_name(f".{destination.stem}.running.ipynb")
     try:
+        # papermill records the input path in the notebook: relative, it names no machine folder.
         notebook = papermill.execute_notebook(
-            str(source), str(running), parameters=dict(parameters), kernel_name=kernel_name, progress_bar=False
+            _portable(source), str(running), parameters=dict(parameters), kernel_name=kernel_name, progress_bar=False
         )
     except papermill.PapermillExecutionError as err:
         failed = destination.with_name(f"{destination.stem}.failed.ipynb")
         if running.exists():
             os.replace(running, failed)
-        raise RuntimeError(f"notebook {source.name} failed ({err.ename}: {err.evalue}); see {failed}") from err
+        raise ReportError(f"notebook {source.name} failed ({err.ename}: {err.evalue}); see {failed}") from err
     os.replace(running, destination)
     return notebook
 

@@ -441,9 +441,10 @@ def roughly_right(runs: Mapping[str, str | os.PathLike], out_dir: str | os.PathL
     table = pd.concat(parts, ignore_index=True)
     out = Path(out_dir)
     caption = _caption("Roughly right: accuracy, and the share of predictions whose eigenvalues, eigenvector norms and orthogonality are right, against tolerance", labels)
-    write_table(table, out / "tables", "roughly_right", caption)
     with plots.style():
-        plots.save_figure(plots.roughly_right_figure(table), out / "figures", "roughly_right", caption)
+        figure = plots.roughly_right_figure(table)  # drawn before anything is written
+        write_table(table, out / "tables", "roughly_right", caption)
+        plots.save_figure(figure, out / "figures", "roughly_right", caption)
     return table
 
 
@@ -489,14 +490,19 @@ def predictability(
         "failure_predictors": f"Failure predictors, scored on a held-out half: ROC AUC, accuracy, and failures caught at a {100 * false_alarm_rate:g} % false-alarm rate",
         "inverse_distance": "Inversion: relative L1 distance sum|P - M^-1| / sum|M^-1| of correct vs failed predictions",
     }
-    for name, table in tables.items():
-        write_table(table, out / "tables", name, _caption(captions[name], labels))
     with plots.style():
-        histogram_table = _concat_or_empty(histograms, [])
-        caption = _caption(f"Condition numbers of correct and failed predictions at {100 * SPLIT_TOLERANCES[0]:g} % tolerance", labels)
-        plots.save_figure(plots.condition_histograms_figure(histogram_table), out / "figures", "condition_histograms", caption)
-        caption = _caption("Held-out ROC curves of failure predictors", labels)
-        plots.save_figure(plots.roc_figure(_concat_or_empty(curves, [])), out / "figures", "roc_curves", caption)
+        # Figures drawn before anything is written: a failure leaves no half-updated results.
+        figures = {
+            "condition_histograms": (
+                plots.condition_histograms_figure(_concat_or_empty(histograms, [])),
+                _caption(f"Condition numbers of correct and failed predictions at {100 * SPLIT_TOLERANCES[0]:g} % tolerance", labels),
+            ),
+            "roc_curves": (plots.roc_figure(_concat_or_empty(curves, [])), _caption("Held-out ROC curves of failure predictors", labels)),
+        }
+        for name, table in tables.items():
+            write_table(table, out / "tables", name, _caption(captions[name], labels))
+        for name, (figure, caption) in figures.items():
+            plots.save_figure(figure, out / "figures", name, caption)
     return tables
 
 

@@ -195,17 +195,23 @@ def ood_study(
     tables["examples_to_accuracy"] = examples_to_accuracy(curves, (VALID, reference_test))
     runs = f"Runs: {', '.join(dict.fromkeys(train for train, _ in summaries))}"
     out = Path(out_dir)
-    for name, tolerance in TABLE_TOLERANCES.items():
-        caption = f"Accuracy (%) at {100 * tolerance:g} % tolerance, training spectrum (rows) by test spectrum (columns). {runs}."
-        write_table(tables[name], out / "tables", name, caption)
-    caption = f"Training examples needed to reach {', '.join(f'{level} %' for level in LEVELS_PCT)} accuracy at {100 * CURVE_TOLERANCE:g} % tolerance (n/a: never reached). Runs: {', '.join(logs)}."
-    write_table(tables["examples_to_accuracy"], out / "tables", "examples_to_accuracy", caption)
+    captions = {
+        name: f"Accuracy (%) at {100 * tolerance:g} % tolerance, training spectrum (rows) by test spectrum (columns). {runs}."
+        for name, tolerance in TABLE_TOLERANCES.items()
+    }
+    captions["examples_to_accuracy"] = (
+        f"Training examples needed to reach {', '.join(f'{level} %' for level in LEVELS_PCT)} accuracy at "
+        f"{100 * CURVE_TOLERANCE:g} % tolerance (n/a: never reached). Runs: {', '.join(logs)}."
+    )
     with plots.style():
-        figure = plots.ood_heatmap_figure(tables["ood_accuracy"], 100 * TABLE_TOLERANCES["ood_accuracy"])
-        plots.save_figure(figure, out / "figures", "ood_heatmap", f"Out-of-distribution accuracy of eigenvalue models. {runs}.")
+        # Figures drawn before anything is written: a failure leaves no half-updated results.
+        heatmap = plots.ood_heatmap_figure(tables["ood_accuracy"], 100 * TABLE_TOLERANCES["ood_accuracy"])
         at_tolerance = curves[np.isclose(curves["tolerance_pct"], 100 * CURVE_TOLERANCE)]
         present = set(at_tolerance["evaluated_on"])
         panel_titles = [(key, title) for key, title in ((VALID, "in distribution (validation set)"), (reference_test, f"{reference_test} test set")) if key in present]
-        figure = plots.learning_curves_figure(at_tolerance, panel_titles, 100 * CURVE_TOLERANCE)
-        plots.save_figure(figure, out / "figures", "learning_curves", f"Learning curves. Runs: {', '.join(logs)}.")
+        curves_figure = plots.learning_curves_figure(at_tolerance, panel_titles, 100 * CURVE_TOLERANCE)
+        for name, caption in captions.items():
+            write_table(tables[name], out / "tables", name, caption)
+        plots.save_figure(heatmap, out / "figures", "ood_heatmap", f"Out-of-distribution accuracy of eigenvalue models. {runs}.")
+        plots.save_figure(curves_figure, out / "figures", "learning_curves", f"Learning curves. Runs: {', '.join(logs)}.")
     return tables

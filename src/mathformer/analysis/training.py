@@ -9,6 +9,7 @@ train_logs/ are small, so git keeps them with the tables, figures and report.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from mathformer.files import atomic_path
 from mathformer.tables import write_table
 
 TOLERANCES_PCT = ("5", "2", "1")
+# The workflow's run names (workflow/schemas/config.schema.yaml): safe as file names.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 def training_row(name: str, settings: RunConfig, log: pd.DataFrame) -> dict[str, object]:
@@ -56,13 +59,17 @@ def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str |
     """`mathformer analyse training`: each model folder (config.yaml, train_log.csv) to a row of
     tables/training.{csv,md,tex}, and its log copied to train_logs/<name>.csv under out_dir."""
     out = Path(out_dir)
-    rows = []
+    rows, logs = [], {}
     for name, folder in model_dirs.items():
+        if not RUN_NAME.fullmatch(name):
+            raise ValueError(f"run name {name!r} must be letters, digits, '_' and '-' (it names train_logs/{name}.csv)")
         log_path = Path(folder) / "train_log.csv"
-        log = read_log(log_path)
-        rows.append(training_row(name, read_run_config(Path(folder) / "config.yaml"), log))
+        rows.append(training_row(name, read_run_config(Path(folder) / "config.yaml"), read_log(log_path)))
+        logs[name] = log_path.read_bytes()
+    # Every input read and checked: only now write, so a bad model folder leaves nothing behind.
+    for name, content in logs.items():
         with atomic_path(out / "train_logs" / f"{name}.csv") as tmp:
-            tmp.write_bytes(log_path.read_bytes())
+            tmp.write_bytes(content)
     table = pd.DataFrame(rows)
     caption = (
         "How each model trained: examples seen, training minutes, and validation accuracy (%) after "
