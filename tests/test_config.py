@@ -25,7 +25,7 @@ def test_defaults_are_the_papers():
 
 
 def test_unknown_key_is_named_with_the_allowed_ones():
-    with pytest.raises(ValueError, match=r"unknown config key 'layers'; allowed keys: task, n, spectrum"):
+    with pytest.raises(ValueError, match=r"unknown config key 'layers'; allowed keys: task, n, n_min, spectrum"):
         RunConfig.from_dict({"task": "eigenvalues", "layers": 3})
 
 

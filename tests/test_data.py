@@ -183,3 +183,17 @@ def test_stream_rejects_bad_arguments():
         TrainingStream(EIGENVALUES, VOCAB, batch_size=0, seed=0)
     with pytest.raises(ValueError, match="non-negative"):
         TrainingStream(EIGENVALUES, VOCAB, batch_size=4, seed=0, start_batch=-1)
+
+
+def test_mixed_sizes_draw_one_size_per_batch_deterministically():
+    problem = Problem("inversion", n=3)
+    vocab = Vocabulary("FP15", "P1000")
+    stream = TrainingStream(problem, vocab, batch_size=4, seed=7, sizes=(2, 3))
+    batches = list(itertools.islice(iter(stream), 40))
+    lengths = {src.shape[1] for src, _ in batches}
+    assert lengths == {vocab.source_length((2, 2)), vocab.source_length((3, 3))}
+    for (src, tgt), index in zip(batches, range(40)):
+        again_src, again_tgt = stream.batch(index)
+        assert torch.equal(src, again_src) and torch.equal(tgt, again_tgt)
+    with pytest.raises(ValueError, match="mixed sizes need fresh problems"):
+        TrainingStream(problem, vocab, 4, 7, fixed=generate_dataset(problem, 8, seed=0), sizes=(2, 3))

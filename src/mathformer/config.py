@@ -53,6 +53,9 @@ class RunConfig:
 
     task: str = _option(dataclasses.MISSING, "problem to learn", choices=TASKS)
     n: int = _option(5, "matrix size n (n x n)", at_least=2, at_most=10)
+    n_min: int | None = _option(
+        None, "also train on smaller sizes: each batch's n drawn from n_min..n (none: n only)", at_least=2, at_most=10
+    )
     spectrum: str = _option("semicircle", "eigenvalue distribution of the training matrices", choices=SPECTRA)
     law: str = _option("uniform", "law of the matrix coefficients", choices=LAWS)
     coeff_range: float = _option(10.0, "coefficients lie in [-A, A] (or have the same variance)", above=0)
@@ -102,6 +105,8 @@ class RunConfig:
             dim, heads = getattr(self, f"{side}_dim"), getattr(self, f"{side}_heads")
             if dim % heads:
                 raise ValueError(f"{side}_dim {dim} is not divisible by {side}_heads {heads}")
+        if self.n_min is not None and self.n_min > self.n:
+            raise ValueError(f"n_min {self.n_min} must not exceed n {self.n}")
         if self.schedule == "cosine" and self.lr_min > self.lr:
             raise ValueError(f"lr_min {self.lr_min} must not exceed lr {self.lr} (the cosine decays from lr to lr_min)")
         self.problem()  # the problem checks its own combination of values
@@ -136,6 +141,10 @@ class RunConfig:
             coeff_range=self.coeff_range,
             signs=self.eigenvector_signs,
         )
+
+    def training_sizes(self) -> tuple[int, ...] | None:
+        """The matrix sizes training batches are drawn from; None when only n."""
+        return None if self.n_min is None else tuple(range(self.n_min, self.n + 1))
 
     def vocabulary(self) -> Vocabulary:
         return Vocabulary(self.input_encoding, self.output_encoding)

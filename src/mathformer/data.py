@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -127,8 +128,13 @@ class TrainingStream(IterableDataset):
         seed: int,
         start_batch: int = 0,
         fixed: Dataset | None = None,
+        sizes: Sequence[int] | None = None,
     ) -> None:
-        """`fixed`: draw each batch (with replacement) from this set instead of fresh problems."""
+        """`fixed`: draw each batch (with replacement) from this set instead of fresh problems.
+
+        `sizes`: draw each batch's matrix size uniformly from these (each batch holds one size,
+        so no padding is needed); None is the problem's own n.
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if seed < 0 or start_batch < 0:
@@ -139,6 +145,9 @@ class TrainingStream(IterableDataset):
         self.seed = seed
         self.start_batch = start_batch
         self.fixed = fixed
+        self.problems = [problem] if sizes is None else [dataclasses.replace(problem, n=n) for n in sizes]
+        if fixed is not None and len(self.problems) > 1:
+            raise ValueError("a fixed training set has one matrix size; mixed sizes need fresh problems")
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(src (B, Ls), tgt (B, Lt)) int64 token ids of batch number `index`."""
@@ -151,13 +160,19 @@ class TrainingStream(IterableDataset):
         call costs little more than one. Each batch still depends only on (seed, its index).
         """
         drawn = [self._draw(np.random.default_rng([self.seed, index])) for index in indices]
+        if len({inputs.shape for inputs, _ in drawn}) > 1:  # mixed sizes: one call per batch
+            return [pair for batch in drawn for pair in self._encode([batch])]
+        return self._encode(drawn)
+
+    def _encode(self, drawn: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         src = torch.from_numpy(self.vocab.encode_source(np.concatenate([inputs for inputs, _ in drawn])))
         tgt = torch.from_numpy(self.vocab.encode_target(np.concatenate([targets for _, targets in drawn])))
         return list(zip(src.split(self.batch_size), tgt.split(self.batch_size)))
 
     def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if self.fixed is None:
-            return self.problem.sample(self.batch_size, rng)
+            problem = self.problems[0] if len(self.problems) == 1 else self.problems[rng.integers(len(self.problems))]
+            return problem.sample(self.batch_size, rng)
         rows = rng.integers(len(self.fixed), size=self.batch_size)
         return self.fixed.inputs[rows], self.fixed.targets[rows]
 

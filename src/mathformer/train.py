@@ -386,7 +386,13 @@ class _Trainer:
 
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         stream = TrainingStream(
-            self.problem, self.vocab, self.cfg.batch_size, self.cfg.seed, start_batch=self.state.step, fixed=self.fixed_train
+            self.problem,
+            self.vocab,
+            self.cfg.batch_size,
+            self.cfg.seed,
+            start_batch=self.state.step,
+            fixed=self.fixed_train,
+            sizes=self.cfg.training_sizes(),
         )
         if self.workers == 0:  # on a 2-core CPU a worker only competes with the compute threads
             return iter(stream)
