@@ -35,7 +35,7 @@ from mathformer.tables import format_cell, read_table, to_latex, to_markdown, wr
 CLAIMS_FILE = Path(__file__).resolve().parents[1] / "config" / "claims.yaml"
 TABLES = {
     "roughly_right", "condition_numbers", "failure_predictors", "inverse_distance",
-    "ood_accuracy", "ood_accuracy_2", "ood_accuracy_1", "examples_to_accuracy", "training",
+    "ood_accuracy", "ood_accuracy_2", "ood_accuracy_1", "ood_accuracy_interval", "examples_to_accuracy", "training",
 }  # fmt: skip
 FIGURES = {"roughly_right", "condition_histograms", "roc_curves", "ood_heatmap", "learning_curves"}
 

@@ -25,6 +25,7 @@ from mathformer.config import RunConfig
 from mathformer.data import Dataset, load_dataset
 from mathformer.encoding import Vocabulary
 from mathformer.files import atomic_path, versions
+from mathformer.intervals import wilson
 from mathformer.metrics import (
     TOLERANCES,
     accuracy,
@@ -164,10 +165,14 @@ def summarise(table: pd.DataFrame | pa.Table) -> dict[str, Any]:
     if len(table) == 0:
         raise ValueError("cannot score an empty predictions table")
     errors = table["error"].to_numpy(dtype=np.float64)
+    shares = accuracy(errors, TOLERANCES)
+    count = len(table)
+    intervals = {str(tol): [float(bound) for bound in wilson(round(share * count), count)] for tol, share in shares.items()}
     return {
-        "count": int(len(table)),
+        "count": int(count),
         "decoded": int(table["decodes"].sum()),
-        "accuracy": {str(tol): float(share) for tol, share in accuracy(errors, TOLERANCES).items()},
+        "accuracy": {str(tol): float(share) for tol, share in shares.items()},
+        "accuracy_interval": intervals,  # 95 % Wilson interval of each accuracy, as shares
     }
 
 

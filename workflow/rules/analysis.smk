@@ -106,6 +106,13 @@ rule analyse_ood:
         ),
         accuracy_1_md="results/{scale}/tables/ood_accuracy_1.md",
         accuracy_1_tex="results/{scale}/tables/ood_accuracy_1.tex",
+        intervals=report(
+            "results/{scale}/tables/ood_accuracy_interval.csv",
+            category="3. Out of distribution",
+            labels={"kind": "table", "name": "accuracy at 5 % with 95 % intervals"},
+        ),
+        intervals_md="results/{scale}/tables/ood_accuracy_interval.md",
+        intervals_tex="results/{scale}/tables/ood_accuracy_interval.tex",
         speed=report(
             "results/{scale}/tables/examples_to_accuracy.csv",
             category="3. Out of distribution",

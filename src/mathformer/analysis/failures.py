@@ -25,6 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mathformer import plots
+from mathformer.intervals import auc, bootstrap, wilson
 from mathformer.predictions import describe_run, load_predictions, read_metadata
 from mathformer.metrics import condition_number
 from mathformer.tables import write_table
@@ -68,6 +69,8 @@ INVERSE_TASKS = ("inversion", "syminverse")
 # predictors see log10 of them, clipped so that 0 and inf stay finite.
 FEATURE_FLOOR, FEATURE_CEILING = 1e-12, 1e16
 STATISTICS = ("count", "mean", "median", "p2", "p98", "min", "max")
+# The statistics that carry 95 % bootstrap intervals, as <name>_low and <name>_high columns.
+BOUNDED = ("mean_low", "mean_high", "p2_low", "p2_high", "p98_low", "p98_high")
 
 
 def failed_at(errors: np.ndarray, tolerance: float) -> np.ndarray:
@@ -119,20 +122,35 @@ def roughly_right_table(
         "count": count,
         "failures": failures,
         "undecoded_failures": failures - decoded_failures,
-        "accuracy_pct": _percent(count - failures, count),
     }
+    _add_share(table, "accuracy_pct", count - failures, count)
     for part, mask in right.items():
-        table[f"all_{part}_pct"] = _percent(mask.sum(axis=0), count)
+        _add_share(table, f"all_{part}_pct", mask.sum(axis=0), count)
     for part, mask in right.items():
-        table[f"failed_{part}_pct"] = _percent((mask & failed & decoded).sum(axis=0), decoded_failures)
+        _add_share(table, f"failed_{part}_pct", (mask & failed & decoded).sum(axis=0), decoded_failures)
     return pd.DataFrame(table)
+
+
+def _add_share(table: dict[str, object], column: str, part: np.ndarray, whole: np.ndarray | int) -> None:
+    """The share in percent, and its 95 % Wilson interval as `<column>_low` and `<column>_high`."""
+    low, high = wilson(part, whole)
+    table[column] = _percent(part, whole)
+    table[f"{column}_low"], table[f"{column}_high"] = 100 * low, 100 * high
 
 
 # ---------------------------------------------------------------- result 2: statistics by outcome
 
 
+def _mean_and_tails(values: np.ndarray) -> np.ndarray:
+    """mean, 2nd and 98th percentile (order statistics, so inf stays inf instead of NaN)."""
+    p2, p98 = np.quantile(values, (0.02, 0.98), method="nearest")
+    with np.errstate(invalid="ignore"):
+        return np.array([values.mean(), p2, p98])
+
+
 def outcome_statistics(values: np.ndarray, failed: np.ndarray) -> pd.DataFrame:
-    """count, mean, median, 2nd/98th percentile, min, max of `values` for correct and failed rows.
+    """count, mean, median, 2nd/98th percentile, min, max of `values` for correct and failed rows,
+    with 95 % bootstrap intervals of the mean and the two percentiles (`<name>_low`, `<name>_high`).
 
     NaN values (undecoded predictions) are left out. Percentiles are order statistics (no
     interpolation), so an infinite value stays infinite instead of turning into NaN.
@@ -142,14 +160,14 @@ def outcome_statistics(values: np.ndarray, failed: np.ndarray) -> pd.DataFrame:
         chosen = values[mask]
         chosen = chosen[~np.isnan(chosen)]
         if chosen.size == 0:
-            rows.append({"outcome": outcome, "count": 0} | {name: np.nan for name in STATISTICS[1:]})
+            rows.append({"outcome": outcome, "count": 0} | {name: np.nan for name in STATISTICS[1:] + BOUNDED})
             continue
-        p2, median, p98 = np.quantile(chosen, (0.02, 0.5, 0.98), method="nearest")
-        with np.errstate(invalid="ignore"):
-            mean = chosen.mean()
-        rows.append(
-            {"outcome": outcome, "count": chosen.size, "mean": mean, "median": median, "p2": p2, "p98": p98, "min": chosen.min(), "max": chosen.max()}
-        )
+        mean, p2, p98 = _mean_and_tails(chosen)
+        low, high = bootstrap(_mean_and_tails, chosen)
+        row = {"outcome": outcome, "count": chosen.size, "mean": mean, "median": np.quantile(chosen, 0.5, method="nearest"), "p2": p2, "p98": p98, "min": chosen.min(), "max": chosen.max()}
+        for i, name in enumerate(("mean", "p2", "p98")):
+            row[f"{name}_low"], row[f"{name}_high"] = low[i], high[i]
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -172,7 +190,7 @@ def _statistics_by_tolerance(
         stats = outcome_statistics(values, failed_at(decoded["error"].to_numpy(), tolerance))
         parts.append(stats.assign(tolerance_pct=100 * tolerance))
     table = pd.concat(parts, ignore_index=True).assign(**keys, undecoded=len(frame) - len(decoded))
-    return table[[*keys, "tolerance_pct", "outcome", *STATISTICS, "undecoded"]]
+    return table[[*keys, "tolerance_pct", "outcome", *STATISTICS, *BOUNDED, "undecoded"]]
 
 
 def condition_number_table(
@@ -273,6 +291,8 @@ class Score:
     """How a failure score does on the held-out rows, with thresholds chosen on the training rows."""
 
     auc: float
+    auc_low: float  # 95 % bootstrap interval of the held-out AUC
+    auc_high: float
     accuracy: float
     caught: float
     false_alarm: float
@@ -294,8 +314,11 @@ def score_predictor(
     alarm_threshold = np.quantile(train_scores[~train_labels], 1.0 - false_alarm_rate, method="higher")
     flagged = test_scores > alarm_threshold
     fpr, tpr, _ = roc_curve(test_labels, test_scores)
+    auc_low, auc_high = bootstrap(auc, test_labels, test_scores)
     return Score(
         auc=float(roc_auc_score(test_labels, test_scores)),
+        auc_low=float(auc_low),
+        auc_high=float(auc_high),
         accuracy=float(np.mean((test_scores > accuracy_threshold) == test_labels)),
         caught=float(flagged[test_labels].mean()),
         false_alarm=float(flagged[~test_labels].mean()),
@@ -371,6 +394,8 @@ def failure_predictors(
                 "predictor": predictor,
                 "features": "+".join(used),
                 "auc": score.auc,
+                "auc_low": score.auc_low,
+                "auc_high": score.auc_high,
                 "accuracy_pct": 100 * score.accuracy,
                 "caught_pct": 100 * score.caught,
                 "false_alarm_pct": 100 * score.false_alarm,
@@ -482,7 +507,7 @@ def predictability(
     tables = {
         "condition_numbers": pd.concat(conditions, ignore_index=True),
         "failure_predictors": _concat_or_empty(predictors, PREDICTOR_COLUMNS),
-        "inverse_distance": _concat_or_empty(distances, ["run", "tolerance_pct", "outcome", *STATISTICS, "undecoded"]),
+        "inverse_distance": _concat_or_empty(distances, ["run", "tolerance_pct", "outcome", *STATISTICS, *BOUNDED, "undecoded"]),
     }
     out = Path(out_dir)
     captions = {
@@ -508,7 +533,7 @@ def predictability(
 
 PREDICTOR_COLUMNS = [
     "run", "n", "task", "tolerance_pct", "train_count", "held_out_count", "undecoded", "held_out_failure_pct",
-    "majority_accuracy_pct", "feature_set", "predictor", "features", "auc", "accuracy_pct", "caught_pct",
+    "majority_accuracy_pct", "feature_set", "predictor", "features", "auc", "auc_low", "auc_high", "accuracy_pct", "caught_pct",
     "false_alarm_pct", "target_false_alarm_pct", "weights",
 ]  # fmt: skip
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mathformer import plots
+from mathformer.intervals import wilson
 from mathformer.problems import SPECTRA
 from mathformer.tables import write_table
 
@@ -90,6 +91,19 @@ def accuracy_matrix(summaries: Mapping[tuple[str, str], Mapping[str, Any]], tole
     matrix.index.name = "train_spectrum"
     matrix.columns.name = None
     return matrix.reset_index()
+
+
+def accuracy_intervals(summaries: Mapping[tuple[str, str], Mapping[str, Any]], tolerance: float) -> pd.DataFrame:
+    """The cells of `accuracy_matrix` as rows, with the test-set size and a 95 % Wilson interval:
+    train_spectrum, test_spectrum, count, accuracy_pct, accuracy_pct_low, accuracy_pct_high."""
+    rows = []
+    for (train, test), summary in summaries.items():
+        share, count = summary_accuracy(summary, tolerance), int(summary.get("count", 0))
+        low, high = wilson(round(share * count), count)
+        rows.append({"train_spectrum": train, "test_spectrum": test, "count": count, "accuracy_pct": 100 * share, "accuracy_pct_low": 100 * float(low), "accuracy_pct_high": 100 * float(high)})
+    table = pd.DataFrame(rows)
+    order = {name: i for i, name in enumerate(spectrum_order([*table["train_spectrum"], *table["test_spectrum"]]))}
+    return table.sort_values(["train_spectrum", "test_spectrum"], key=lambda column: column.map(order), ignore_index=True)
 
 
 # ---------------------------------------------------------------- learning curves
@@ -192,6 +206,7 @@ def ood_study(
     loaded = {(names[train], test): read_summary(path) for (train, test), path in summaries.items()}
     curves = learning_curves({names[train]: read_log(path) for train, path in logs.items()})
     tables = {name: accuracy_matrix(loaded, tolerance) for name, tolerance in TABLE_TOLERANCES.items()}
+    tables["ood_accuracy_interval"] = accuracy_intervals(loaded, TABLE_TOLERANCES["ood_accuracy"])
     tables["examples_to_accuracy"] = examples_to_accuracy(curves, (VALID, reference_test))
     runs = f"Runs: {', '.join(dict.fromkeys(train for train, _ in summaries))}"
     out = Path(out_dir)
@@ -199,6 +214,10 @@ def ood_study(
         name: f"Accuracy (%) at {100 * tolerance:g} % tolerance, training spectrum (rows) by test spectrum (columns). {runs}."
         for name, tolerance in TABLE_TOLERANCES.items()
     }
+    captions["ood_accuracy_interval"] = (
+        f"Accuracy (%) at {100 * TABLE_TOLERANCES['ood_accuracy']:g} % tolerance of every training spectrum on every "
+        f"test spectrum, with its 95 % Wilson interval and the test-set size. {runs}."
+    )
     captions["examples_to_accuracy"] = (
         f"Training examples needed to reach {', '.join(f'{level} %' for level in LEVELS_PCT)} accuracy at "
         f"{100 * CURVE_TOLERANCE:g} % tolerance (n/a: never reached). Runs: {', '.join(logs)}."
