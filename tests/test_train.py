@@ -17,7 +17,7 @@ import yaml
 from mathformer import train as train_module
 from mathformer.config import RunConfig
 from mathformer.data import generate_dataset, save_dataset
-from mathformer.evaluate import load_model
+from mathformer.model_files import load_model
 from mathformer.problems import Problem
 from mathformer.train import (
     TrainingError,

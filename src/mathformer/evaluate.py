@@ -8,22 +8,21 @@ format on disk.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import torch
-from tqdm import tqdm
 
 from mathformer.config import RunConfig
 from mathformer.data import Dataset, load_dataset
-from mathformer.encoding import Vocabulary
+from mathformer.decoding import decode_test_set
+from mathformer.devices import resolve_precision
 from mathformer.files import atomic_path, versions
 from mathformer.intervals import wilson
 from mathformer.metrics import (
@@ -33,49 +32,11 @@ from mathformer.metrics import (
     problem_features,
     task_error,
 )
-from mathformer.model import ModelConfig, Seq2Seq
+from mathformer.model_files import load_model
 from mathformer.predictions import write_predictions
 
 # The columns every predictions table starts with; metric columns follow them.
 BASE_COLUMNS = ("index", "input", "target", "prediction", "decodes", "error", "error_exact")
-
-
-class TrainedModel(NamedTuple):
-    """What a model file holds, rebuilt: the network, the config that trained it, its vocabulary,
-    and the warning training left (a diverged run), if any."""
-
-    model: Seq2Seq
-    run_config: RunConfig
-    vocab: Vocabulary
-    warning: str | None
-
-
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
-    """Rebuild the model that training saved in `path` (model.pt or weak.pt), in eval mode on `device`."""
-    # mathformer.train imports this module (its epochs decode with decode_test_set): import it late.
-    from mathformer.train import MODEL_FORMAT, resolve_device
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"model file not found: {path}")
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds (pickle, zip, runtime) for a damaged file
-        raise ValueError(f"{path} is not a readable model file ({type(err).__name__})") from None
-    if not isinstance(saved, dict) or saved.get("format_version") != MODEL_FORMAT:
-        found = saved.get("format_version") if isinstance(saved, dict) else None
-        raise ValueError(f"{path} has model format version {found}; this mathformer reads {MODEL_FORMAT}")
-    try:
-        model = Seq2Seq(ModelConfig(**saved["model_config"]))
-        model.load_state_dict(saved["state_dict"])
-        spec = saved["vocab"]
-        vocab = Vocabulary(spec["input_encoding"], spec["output_encoding"], spec["max_dim"])
-        run_config = RunConfig.from_dict(saved["run_config"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise ValueError(f"{path} is not a consistent mathformer model ({type(err).__name__} {detail})") from None
-    target = device if isinstance(device, torch.device) else resolve_device(device)
-    return TrainedModel(model.to(target).eval(), run_config, vocab, saved.get("warning"))
 
 
 def check_compatible(run_config: RunConfig, dataset: Dataset, data_path: str | os.PathLike) -> None:
@@ -87,37 +48,6 @@ def check_compatible(run_config: RunConfig, dataset: Dataset, data_path: str | o
             f"test set {str(data_path)!r} is task={data_side[0]} n={data_side[1]} but the model was "
             f"trained for task={model_side[0]} n={model_side[1]}"
         )
-
-
-def decode_test_set(
-    model: Seq2Seq,
-    vocab: Vocabulary,
-    inputs: np.ndarray,
-    target_shape: tuple[int, ...],
-    beam_size: int,
-    batch_size: int,
-    progress: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Predict every input in batches: (values float64 (N, *target_shape), ok bool (N,)).
-
-    Rows whose tokens do not form a well-formed answer come back with ok False and NaN values.
-    """
-    device = next(model.parameters()).device
-    source_ids = vocab.encode_source(inputs)
-    max_len = vocab.target_length(target_shape)
-    count = len(inputs)
-    values = np.full((count, *target_shape), np.nan)
-    ok = np.zeros(count, dtype=bool)
-    # bf16 autocast is where a GPU earns its keep; on CPU fp32 is both faster and exact.
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
-    with torch.inference_mode(), autocast, tqdm(total=count, unit="matrix", disable=not progress) as bar:
-        for start in range(0, count, batch_size):
-            stop = min(start + batch_size, count)
-            src = torch.from_numpy(source_ids[start:stop]).to(device)
-            tokens = model.generate(src, max_len=max_len, beam_size=beam_size).cpu().numpy()
-            values[start:stop], ok[start:stop] = vocab.decode_target(tokens, target_shape)
-            bar.update(stop - start)
-    return values, ok
 
 
 def _list_column(values: np.ndarray) -> pa.ListArray:
@@ -213,7 +143,14 @@ def evaluate(
         raise ValueError(f"test set {str(data_path)!r} is empty")
     problem = dataset.problem
     predictions, ok = decode_test_set(
-        model, vocab, dataset.inputs, problem.target_shape, beam_size, batch_size, progress=sys.stderr.isatty()
+        model,
+        vocab,
+        dataset.inputs,
+        problem.target_shape,
+        beam_size,
+        batch_size,
+        progress=sys.stderr.isatty(),
+        precision=resolve_precision(run_config.precision, next(model.parameters()).device),
     )
     table = predictions_table(
         problem.task, dataset.inputs, dataset.targets, predictions, ok, read_inputs=vocab.read_source(dataset.inputs)

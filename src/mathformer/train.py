@@ -43,14 +43,15 @@ from tqdm import tqdm
 
 from mathformer.config import RunConfig
 from mathformer.data import Dataset, TrainingStream, load_dataset
-from mathformer.encoding import Vocabulary
-from mathformer.evaluate import decode_test_set
+from mathformer.decoding import decode_test_set
+from mathformer.devices import autocast, resolve_device, resolve_precision
 from mathformer.files import atomic_path, versions
 from mathformer.metrics import TOLERANCES, accuracy, task_error
 from mathformer.model import Seq2Seq
+from mathformer.model_files import cpu_copy, model_file_contents
+from mathformer.model_files import save as save_torch
 
 CHECKPOINT_FORMAT = 1
-MODEL_FORMAT = 1
 # Exit status of a run stopped by SIGTERM/SIGUSR1 after saving its state (EX_TEMPFAIL: "try again").
 INTERRUPTED_EXIT_CODE = 75
 # Losses stay on the device and are read back this often: each read is a host-device sync.
@@ -108,34 +109,6 @@ def learning_rate(cfg: RunConfig, step: int, total_steps: int) -> float:
     return cfg.lr_min + (cfg.lr - cfg.lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"unknown device {device!r}; allowed: auto, cpu, cuda, cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but CUDA is not available here")
-    return resolved
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'auto' is bf16 on CUDA and fp32 on CPU (bf16 matmuls are ~10x slower on these CPUs)."""
-    if precision == "auto":
-        return "bf16" if device.type == "cuda" else "fp32"
-    if precision == "fp16" and device.type != "cuda":
-        raise ValueError("precision fp16 needs a CUDA device; use fp32 (or bf16) on cpu")
-    return precision
-
-
-def _autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
-    dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
-    if precision not in dtypes:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtypes[precision])
-
-
 def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     """Fused Adam (one kernel for all tensors: ~4x faster on CPU than per-tensor) where it exists."""
     try:
@@ -144,38 +117,9 @@ def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-def _cpu_copy(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {key: value.detach().to("cpu", copy=True) for key, value in state_dict.items()}
-
-
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def model_file_contents(
-    model: Seq2Seq, cfg: RunConfig, vocab: Vocabulary, **extra: Any
-) -> dict[str, Any]:
-    """What model.pt and weak.pt hold (read back by mathformer.evaluate.load_model)."""
-    return {
-        "format_version": MODEL_FORMAT,
-        "state_dict": _cpu_copy(model.state_dict()),
-        "model_config": dataclasses.asdict(model.cfg),
-        "run_config": cfg.to_dict(),
-        "vocab": {
-            "input_encoding": vocab.input_encoding,
-            "output_encoding": vocab.output_encoding,
-            "max_dim": vocab.max_dim,
-        },
-        **extra,
-    }
-
-
-def _save_torch(contents: Any, path: Path) -> None:
-    # Through a file object: given a path, torch.save names the zip's root folder after the file,
-    # and the temporary name would make the bytes of two identical runs differ.
-    with atomic_path(path) as tmp, tmp.open("wb") as handle:
-        torch.save(contents, handle)
 
 
 @dataclass
@@ -359,7 +303,7 @@ class _Trainer:
         self._read_losses()  # never save the state of a run whose loss has gone non-finite
         self.state.wall_seconds = self.wall_seconds()
         self.session_start = time.monotonic()
-        _save_torch(
+        save_torch(
             {
                 "format_version": CHECKPOINT_FORMAT,
                 "run_config": self.cfg.to_dict(),
@@ -407,7 +351,7 @@ class _Trainer:
         self.last_lr = learning_rate(self.cfg, self.state.step, self.total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = self.last_lr
-        with _autocast(self.precision, self.device):
+        with autocast(self.precision, self.device):
             loss = self.loss_fn(src, tgt)
         self.scaler.scale(loss).backward()
         if self.cfg.clip > 0:
@@ -446,7 +390,14 @@ class _Trainer:
         for eval_set in self.eval_sets:
             data = eval_set.data
             values, ok = decode_test_set(
-                self.model, self.vocab, data.inputs, data.problem.target_shape, 1, self.eval_batch_size, progress=False
+                self.model,
+                self.vocab,
+                data.inputs,
+                data.problem.target_shape,
+                1,
+                self.eval_batch_size,
+                progress=False,
+                precision=self.precision,
             )
             # Scored against the matrix the model read, as the paper scores it.
             errors = task_error(data.problem.task, eval_set.read_inputs, values, ok, data.targets)
@@ -493,7 +444,7 @@ class _Trainer:
                 "epoch": row["epoch"],
                 "examples": row["examples"],
                 "valid_accuracy": accuracy5,
-                "state_dict": _cpu_copy(self.model.state_dict()),
+                "state_dict": cpu_copy(self.model.state_dict()),
             }
 
     def _stop_reason(self, accuracy5: float) -> str | None:
@@ -551,9 +502,9 @@ class _Trainer:
             )
             contents["state_dict"] = weak["state_dict"]
             contents["valid_accuracy"] = weak["valid_accuracy"]
-            _save_torch(contents, self.run_dir / "weak.pt")
+            save_torch(contents, self.run_dir / "weak.pt")
         model_path = self.run_dir / "model.pt"
-        _save_torch(
+        save_torch(
             model_file_contents(
                 self.model,
                 self.cfg,

@@ -1,0 +1,88 @@
+"""model.pt and weak.pt: what a trained model's file holds, how it is written, how it is read back.
+
+The one owner of that format: training writes through `model_file_contents` and `save`, and
+evaluation (and anything else) reads through `load_model`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+
+from mathformer.config import RunConfig
+from mathformer.devices import resolve_device
+from mathformer.encoding import Vocabulary
+from mathformer.files import atomic_path
+from mathformer.model import ModelConfig, Seq2Seq
+
+MODEL_FORMAT = 1
+
+
+def cpu_copy(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: value.detach().to("cpu", copy=True) for key, value in state_dict.items()}
+
+
+def model_file_contents(
+    model: Seq2Seq, cfg: RunConfig, vocab: Vocabulary, **extra: Any
+) -> dict[str, Any]:
+    """What model.pt and weak.pt hold (read back by `load_model`)."""
+    return {
+        "format_version": MODEL_FORMAT,
+        "state_dict": cpu_copy(model.state_dict()),
+        "model_config": dataclasses.asdict(model.cfg),
+        "run_config": cfg.to_dict(),
+        "vocab": {
+            "input_encoding": vocab.input_encoding,
+            "output_encoding": vocab.output_encoding,
+            "max_dim": vocab.max_dim,
+        },
+        **extra,
+    }
+
+
+def save(contents: Any, path: Path) -> None:
+    """torch.save, atomically and byte-stable (model files and the training checkpoint alike)."""
+    # Through a file object: given a path, torch.save names the zip's root folder after the file,
+    # and the temporary name would make the bytes of two identical runs differ.
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        torch.save(contents, handle)
+
+
+class TrainedModel(NamedTuple):
+    """What a model file holds, rebuilt: the network, the config that trained it, its vocabulary,
+    and the warning training left (a diverged run), if any."""
+
+    model: Seq2Seq
+    run_config: RunConfig
+    vocab: Vocabulary
+    warning: str | None
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
+    """Rebuild the model that training saved in `path` (model.pt or weak.pt), in eval mode on `device`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"model file not found: {path}")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds (pickle, zip, runtime) for a damaged file
+        raise ValueError(f"{path} is not a readable model file ({type(err).__name__})") from None
+    if not isinstance(saved, dict) or saved.get("format_version") != MODEL_FORMAT:
+        found = saved.get("format_version") if isinstance(saved, dict) else None
+        raise ValueError(f"{path} has model format version {found}; this mathformer reads {MODEL_FORMAT}")
+    try:
+        model = Seq2Seq(ModelConfig(**saved["model_config"]))
+        model.load_state_dict(saved["state_dict"])
+        spec = saved["vocab"]
+        vocab = Vocabulary(spec["input_encoding"], spec["output_encoding"], spec["max_dim"])
+        run_config = RunConfig.from_dict(saved["run_config"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ValueError(f"{path} is not a consistent mathformer model ({type(err).__name__} {detail})") from None
+    target = device if isinstance(device, torch.device) else resolve_device(device)
+    return TrainedModel(model.to(target).eval(), run_config, vocab, saved.get("warning"))
