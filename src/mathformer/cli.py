@@ -123,7 +123,7 @@ def _add_train(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--workers", type=int, default=0, help="data-generating processes (default 0)")
-    parser.add_argument("--eval-batch-size", type=int, default=256)
+    parser.add_argument("--eval-batch-size", type=int, default=256, help="matrices decoded together at each evaluation (default 256)")
     add_run_options(parser)
     parser.set_defaults(handler=_train)
 
@@ -163,9 +163,9 @@ def _add_evaluate(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--out", type=Path, required=True, help="predictions table (.parquet)")
     parser.add_argument("--summary", type=Path, required=True, help="accuracy summary (.json)")
     parser.add_argument("--beam", type=int, default=1, help="beam size (default 1: greedy)")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int)
+    parser.add_argument("--batch-size", type=int, default=256, help="matrices decoded together (default 256)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.set_defaults(handler=_evaluate)
 
 
@@ -191,7 +191,10 @@ def _add_analyse(verbs: argparse._SubParsersAction) -> None:
         ("predictability", "which properties predict failures", _predictability),
     ]:
         sub = kinds.add_parser(name, help=help_text)
-        sub.add_argument("--run", action="append", required=True, metavar="NAME=PRED.parquet")
+        sub.add_argument(
+            "--run", action="append", required=True, metavar="NAME=PRED.parquet",
+            help="a run's predictions table, labelled NAME in the tables and figures (repeatable)",
+        )  # fmt: skip
         sub.add_argument("--out", type=Path, required=True, help="results folder (tables/, figures/)")
         sub.set_defaults(handler=handler)
     ood = kinds.add_parser("ood", help="out-of-distribution accuracy and learning curves")
@@ -244,7 +247,7 @@ def _training(args: argparse.Namespace) -> None:
 
 def _add_report(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("report", help="run the notebooks and write one HTML report")
-    parser.add_argument("--notebook-dir", type=Path, required=True)
+    parser.add_argument("--notebook-dir", type=Path, required=True, help="folder of the report's notebooks (.ipynb)")
     parser.add_argument("--results", type=Path, required=True, help="results folder the notebooks read")
     parser.add_argument("--claims", type=Path, required=True, help="the paper's numbers (YAML)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
