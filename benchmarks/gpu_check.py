@@ -43,6 +43,7 @@ from mathformer.devices import autocast, resolve_device
 from mathformer.files import atomic_path, versions
 from mathformer.model import Seq2Seq
 from mathformer.train import train
+from mathformer.train_log import VALID, accuracy_column, read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -194,15 +195,13 @@ def real_training(cfg: RunConfig, device: torch.device, examples_per_s: float, s
         start = time.perf_counter()
         train(run, Path(folder) / "run", valid, device=device.type, eval_batch_size=512)
         elapsed = time.perf_counter() - start
-        log = (Path(folder) / "run" / "train_log.csv").read_text().splitlines()
-    header, last = log[0].split(","), log[-1].split(",")
-    row = dict(zip(header, last))
+        last = read_log(Path(folder) / "run" / "train_log.csv").iloc[-1]
     return {
         "run": PAPER_RUNS["eigenvalues"],
-        "examples": int(row["examples"]),
+        "examples": int(last["examples"]),
         "seconds": elapsed,
-        "valid_accuracy_5": float(row["valid_acc_5"]),
-        "valid_accuracy_1": float(row["valid_acc_1"]),
+        "valid_accuracy_5": float(last[accuracy_column(VALID, 0.05)]),
+        "valid_accuracy_1": float(last[accuracy_column(VALID, 0.01)]),
     }
 
 

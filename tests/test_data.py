@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -197,3 +198,13 @@ def test_mixed_sizes_draw_one_size_per_batch_deterministically():
         assert torch.equal(src, again_src) and torch.equal(tgt, again_tgt)
     with pytest.raises(ValueError, match="mixed sizes need fresh problems"):
         TrainingStream(problem, vocab, 4, 7, fixed=generate_dataset(problem, 8, seed=0), sizes=(2, 3))
+
+
+def test_dataset_seeds_are_stable_and_distinct():
+    identity = ("eigenvalues", "5", "uniform", "10", "laplace", "test")
+    # crc32, not Python's per-process salted hash: the same on every machine and run.
+    assert data.dataset_seed(0, *identity) == zlib.crc32(b"eigenvalues/5/uniform/10/laplace/test")
+    assert data.dataset_seed(1, *identity) == 2**32 + data.dataset_seed(0, *identity)
+    others = {data.dataset_seed(0, *identity[:-1], role) for role in ("valid", "test", "ood")}
+    assert len(others) == 3
+    assert data.dataset_seed(2**31 - 1, *identity) < 2**63

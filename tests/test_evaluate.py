@@ -13,7 +13,8 @@ import torch
 from mathformer.config import RunConfig
 from mathformer.data import generate_dataset, save_dataset
 from mathformer.encoding import BOS, EOS, Vocabulary
-from mathformer.evaluate import BASE_COLUMNS, evaluate, predictions_table, summarise
+from mathformer.evaluate import BASE_COLUMNS, evaluate, predictions_table
+from mathformer.summaries import summarise
 from mathformer.model_files import load_model, model_file_contents
 from mathformer.metrics import TOLERANCES, accuracy, prediction_properties, problem_features
 from mathformer.model import Seq2Seq

@@ -23,9 +23,9 @@ from mathformer.train import (
     TrainingError,
     TrainingInterrupted,
     learning_rate,
-    log_columns,
     train,
 )
+from mathformer.train_log import log_columns
 
 # 8 examples a step, 4 steps an epoch, 3 epochs.
 TINY = RunConfig(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,13 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.inputs)
+
+
+def dataset_seed(base_seed: int, *identity: str) -> int:
+    """The seed of one fixed set: stable across runs and machines (crc32, not Python's salted
+    hash), distinct for every set identity (task, n, law, range, spectrum, role) and base seed,
+    and below 2**63 for base seeds up to 2**31 - 1 (the config schema's maximum)."""
+    return base_seed * 2**32 + zlib.crc32("/".join(identity).encode())
 
 
 def generate_dataset(problem: Problem, size: int, seed: int) -> Dataset:

@@ -2,20 +2,17 @@
 
 `evaluate` writes two files: a predictions table (parquet, one row per test matrix, everything the
 failure analyses need) and a small summary JSON (accuracy at each tolerance and the counts).
-`summarise` is the piece the analyses and tests reuse; `mathformer.predictions` owns the table's
-format on disk.
+`mathformer.predictions` owns the table's format on disk, `mathformer.summaries` the summary's.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import torch
 
@@ -23,17 +20,16 @@ from mathformer.config import RunConfig
 from mathformer.data import Dataset, load_dataset
 from mathformer.decoding import decode_test_set
 from mathformer.devices import resolve_precision
-from mathformer.files import atomic_path, versions
-from mathformer.intervals import wilson
+from mathformer.files import versions
 from mathformer.metrics import (
     TOLERANCES,
-    accuracy,
     prediction_properties,
     problem_features,
     task_error,
 )
 from mathformer.model_files import load_model
 from mathformer.predictions import write_predictions
+from mathformer.summaries import summarise, write_summary
 
 # The columns every predictions table starts with; metric columns follow them.
 BASE_COLUMNS = ("index", "input", "target", "prediction", "decodes", "error", "error_exact")
@@ -86,30 +82,6 @@ def predictions_table(
     for name, column in extra.items():
         columns[name] = pa.array(np.asarray(column, dtype=np.float64))
     return pa.table(columns)
-
-
-def summarise(table: pd.DataFrame | pa.Table) -> dict[str, Any]:
-    """Counts and accuracy at each tolerance of a predictions table (keys of `accuracy` as strings, JSON-ready)."""
-    if isinstance(table, pa.Table):
-        table = table.select(["decodes", "error"]).to_pandas()
-    if len(table) == 0:
-        raise ValueError("cannot score an empty predictions table")
-    errors = table["error"].to_numpy(dtype=np.float64)
-    shares = accuracy(errors, TOLERANCES)
-    count = len(table)
-    intervals = {str(tol): [float(bound) for bound in wilson(round(share * count), count)] for tol, share in shares.items()}
-    return {
-        "count": int(count),
-        "decoded": int(table["decodes"].sum()),
-        "accuracy": {str(tol): float(share) for tol, share in shares.items()},
-        "accuracy_interval": intervals,  # 95 % Wilson interval of each accuracy, as shares
-    }
-
-
-def write_summary(summary: dict[str, Any], path: str | os.PathLike) -> None:
-    """The summary as indented JSON, written atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def evaluate(

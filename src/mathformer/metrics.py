@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mathformer.problems import TASKS
+from mathformer.problems import TASKS, check_choice, target_shape
 
 TOLERANCES: tuple[float, ...] = (0.05, 0.02, 0.01, 0.005)
 
@@ -30,16 +30,7 @@ BoolArray = NDArray[np.bool_]
 
 
 def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; allowed: {', '.join(TASKS)}")
-
-
-def _target_shape(task: str, n: int) -> tuple[int, ...]:
-    if task == "eigenvalues":
-        return (n,)
-    if task == "eigenvectors":
-        return (n + 1, n)  # row 0: eigenvalues, rows 1..n: eigenvectors as columns
-    return (n, n)
+    check_choice("task", task, TASKS)
 
 
 def _square_stack(name: str, matrices: ArrayLike) -> FloatArray:
@@ -73,7 +64,7 @@ def _validated_batch(
     _check_task(task)
     matrices = _finite_inputs(inputs)
     count, n, _ = matrices.shape
-    expected = (count, *_target_shape(task, n))
+    expected = (count, *target_shape(task, n))
     predicted = np.asarray(predictions, dtype=np.float64)
     true = np.asarray(targets, dtype=np.float64)
     for name, array in (("predictions", predicted), ("targets", true)):

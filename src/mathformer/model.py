@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mathformer.config import NORMS
+from mathformer.problems import check_choice
 from mathformer.encoding import BOS, EOS, PAD
 
 
@@ -47,8 +48,7 @@ class ModelConfig:
     norm: str = "pre"  # "pre" or "post" (see the module docstring)
 
     def __post_init__(self) -> None:
-        if self.norm not in NORMS:
-            raise ValueError(f"unknown norm {self.norm!r}; allowed: {', '.join(NORMS)}")
+        check_choice("norm", self.norm, NORMS)
         for name in ("src_vocab", "tgt_vocab"):
             if getattr(self, name) <= EOS:
                 raise ValueError(f"{name}={getattr(self, name)} must exceed the special ids PAD, BOS, EOS (> {EOS})")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,9 +41,24 @@ MAX_DRAW_ROUNDS = 100
 _INVERSE_TASKS = ("inversion", "syminverse")
 
 
-def _check_choice(kind: str, value: object, allowed: tuple[str, ...]) -> None:
+def unknown_choice(kind: str, value: object, allowed: Sequence[str]) -> ValueError:
+    """The one wording of a bad choice: "unknown task 'x'; allowed: a, b"."""
+    return ValueError(f"unknown {kind} {value!r}; allowed: {', '.join(allowed)}")
+
+
+def check_choice(kind: str, value: object, allowed: Sequence[str]) -> None:
     if value not in allowed:
-        raise ValueError(f"unknown {kind} {value!r}; allowed: {', '.join(allowed)}")
+        raise unknown_choice(kind, value, allowed)
+
+
+def target_shape(task: str, n: int) -> tuple[int, ...]:
+    """The shape of one answer: eigenvalues (n,); eigenvectors (n + 1, n), row 0 the eigenvalues
+    and rows 1..n the eigenvectors as columns; inverses (n, n)."""
+    if task == "eigenvalues":
+        return (n,)
+    if task == "eigenvectors":
+        return (n + 1, n)
+    return (n, n)
 
 
 def draw_coefficients(
@@ -152,10 +168,10 @@ class Problem:
     signs: str = "lapack"  # eigenvector targets: LAPACK's signs, or canonical_signs
 
     def __post_init__(self) -> None:
-        _check_choice("task", self.task, TASKS)
-        _check_choice("eigenvector signs", self.signs, EIGENVECTOR_SIGNS)
-        _check_choice("spectrum", self.spectrum, SPECTRA)
-        _check_choice("law", self.law, LAWS)
+        check_choice("task", self.task, TASKS)
+        check_choice("eigenvector signs", self.signs, EIGENVECTOR_SIGNS)
+        check_choice("spectrum", self.spectrum, SPECTRA)
+        check_choice("law", self.law, LAWS)
         n_is_integer = isinstance(self.n, numbers.Integral) and not isinstance(self.n, bool)
         if not n_is_integer or not MIN_DIM <= self.n <= MAX_DIM:
             raise ValueError(f"n must be an integer from {MIN_DIM} to {MAX_DIM}, got {self.n!r}")
@@ -178,11 +194,7 @@ class Problem:
 
     @property
     def target_shape(self) -> tuple[int, ...]:
-        if self.task == "eigenvalues":
-            return (self.n,)
-        if self.task == "eigenvectors":
-            return (self.n + 1, self.n)
-        return (self.n, self.n)
+        return target_shape(self.task, self.n)
 
     def sample(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """`count` problems: inputs float64 (count, n, n), targets float64 (count, *target_shape).

@@ -20,10 +20,8 @@ weights as one that never stopped. A lock file keeps a second training out of a 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import fcntl
-import io
 import json
 import math
 import os
@@ -50,6 +48,7 @@ from mathformer.metrics import TOLERANCES, accuracy, task_error
 from mathformer.model import Seq2Seq
 from mathformer.model_files import cpu_copy, model_file_contents
 from mathformer.model_files import save as save_torch
+from mathformer.train_log import VALID, accuracy_column, write_log
 
 CHECKPOINT_FORMAT = 1
 # Exit status of a run stopped by SIGTERM/SIGUSR1 after saving its state (EX_TEMPFAIL: "try again").
@@ -74,19 +73,6 @@ class TrainingInterrupted(Exception):
     """A signal asked the run to stop; its state is saved and rerunning the command resumes it."""
 
     exit_code = INTERRUPTED_EXIT_CODE
-
-
-def accuracy_column(set_name: str, tolerance: float) -> str:
-    """'valid_acc_5' for 5 %, 'laplace_acc_0.5' for 0.5 %."""
-    return f"{set_name}_acc_{tolerance * 100:g}"
-
-
-def log_columns(test_names: list[str]) -> list[str]:
-    """The columns of train_log.csv, in order."""
-    columns = ["epoch", "examples", "wall_seconds", "lr", "loss"]
-    for name in ["valid", *test_names]:
-        columns += [accuracy_column(name, tolerance) for tolerance in TOLERANCES]
-    return columns
 
 
 def learning_rate(cfg: RunConfig, step: int, total_steps: int) -> float:
@@ -131,7 +117,8 @@ class _EvalSet:
 
 @dataclass
 class TrainState:
-    """Everything about the run's progress that a checkpoint must restore, besides tensors."""
+    """The run's progress that a checkpoint restores (the weak snapshot's weights included); the
+    model, optimizer and scaler states are saved beside it."""
 
     step: int = 0  # optimizer steps taken = training batches consumed
     wall_seconds: float = 0.0  # before the current session
@@ -421,7 +408,7 @@ class _Trainer:
         state.log_rows.append(row)
         state.epoch_loss_sum, state.epoch_loss_steps = 0.0, 0
         self.write_log()
-        accuracy5 = row[accuracy_column("valid", 0.05)]
+        accuracy5 = row[accuracy_column(VALID, 0.05)]
         self._track_weak(row, accuracy5)
         if accuracy5 > state.best_accuracy:
             state.best_accuracy, state.evals_since_best = accuracy5, 0
@@ -458,15 +445,9 @@ class _Trainer:
         return None
 
     def write_log(self) -> None:
-        buffer = io.StringIO()
         # The sets scored may change when a run resumes: the log keeps the current sets' columns,
         # blank where an earlier epoch did not score that set.
-        columns = log_columns([eval_set.name for eval_set in self.eval_sets[1:]])
-        writer = csv.DictWriter(buffer, fieldnames=columns, restval="", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(self.state.log_rows)
-        with atomic_path(self.run_dir / "train_log.csv") as tmp:
-            tmp.write_text(buffer.getvalue())
+        write_log(self.state.log_rows, [eval_set.name for eval_set in self.eval_sets[1:]], self.run_dir / "train_log.csv")
 
     def run(self, progress: _Progress) -> None:
         try:
@@ -511,7 +492,7 @@ class _Trainer:
                 self.vocab,
                 epoch=last_row.get("epoch", 0),
                 examples=self.state.step * self.cfg.batch_size,
-                valid_accuracy=last_row.get(accuracy_column("valid", 0.05)),
+                valid_accuracy=last_row.get(accuracy_column(VALID, 0.05)),
                 stop_reason=self.state.stop_reason,
                 warning=warning,
             ),
@@ -527,7 +508,7 @@ def _load_eval_sets(cfg: RunConfig, valid: str | Path, tests: Mapping[str, str |
             raise ValueError(f"test set name {name!r} must be a word (letters, digits, _) other than 'valid'")
     vocab = cfg.vocabulary()
     sets = []
-    for name, path in {"valid": valid, **tests}.items():
+    for name, path in {VALID: valid, **tests}.items():
         data = load_dataset(path)
         if (data.problem.task, data.problem.n) != (cfg.task, cfg.n):
             raise ValueError(f"{path} holds {data.problem.task} with n={data.problem.n}, but this run trains {cfg.task} with n={cfg.n}")

@@ -3,11 +3,11 @@
 
 import re
 import shlex
-import zlib
 from dataclasses import fields
 from pathlib import Path
 
 from mathformer.config import OPERATIONAL_FIELDS, RunConfig
+from mathformer.data import dataset_seed
 from mathformer.problems import LAWS, SPECTRA, TASKS
 
 
@@ -112,11 +112,16 @@ def get_dataset_size(wildcards) -> int:
 
 
 def get_dataset_seed(wildcards) -> int:
-    """A seed per set, stable across runs and machines, and distinct for every set and base seed."""
-    identity = "/".join(
-        (wildcards.task, wildcards.n, wildcards.law, wildcards.coeff_range, wildcards.spectrum, wildcards.role)
+    """A seed per set (mathformer.data.dataset_seed), from the set's identity in its path."""
+    return dataset_seed(
+        config["data"]["seed"],
+        wildcards.task,
+        wildcards.n,
+        wildcards.law,
+        wildcards.coeff_range,
+        wildcards.spectrum,
+        wildcards.role,
     )
-    return config["data"]["seed"] * 2**32 + zlib.crc32(identity.encode())
 
 
 def evaluation_sets(name: str) -> list[tuple[str, str]]:

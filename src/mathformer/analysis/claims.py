@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+
+from mathformer.problems import unknown_choice
 
 RULE_KINDS = ("within", "within_relative", "at_least", "at_most")
 REDUCTIONS = ("min", "max", "mean", "median", "ratio_max_min")
@@ -52,14 +54,10 @@ class Claim:
     untestable_why: str = ""
 
 
-def _unknown(kind: str, value: object, allowed: Sequence[str]) -> ValueError:
-    return ValueError(f"unknown {kind} {value!r}; allowed: {', '.join(allowed)}")
-
-
 def _parse_rule(claim_id: str, rule: Mapping[str, Any]) -> dict[str, Any]:
     kind = rule.get("kind")
     if kind not in RULE_KINDS:
-        raise ValueError(f"claim {claim_id!r}: {_unknown('rule kind', kind, RULE_KINDS)}")
+        raise ValueError(f"claim {claim_id!r}: {unknown_choice('rule kind', kind, RULE_KINDS)}")
     for bound in ("reproduced", "partly"):
         if not isinstance(rule.get(bound), (int, float)):
             raise ValueError(f"claim {claim_id!r}: rule needs a number '{bound}', got {rule.get(bound)!r}")
@@ -74,17 +72,17 @@ def parse_claim(entry: Mapping[str, Any]) -> Claim:
     claim_id = entry.get("id", "?")
     unknown = sorted(set(entry) - set(CLAIM_KEYS))
     if unknown:
-        raise ValueError(f"claim {claim_id!r}: {_unknown('key', unknown[0], CLAIM_KEYS)}")
+        raise ValueError(f"claim {claim_id!r}: {unknown_choice('key', unknown[0], CLAIM_KEYS)}")
     missing = [key for key in CLAIM_KEYS if key not in entry and key not in ("unit", "testable")]
     if missing:
         raise ValueError(f"claim {claim_id!r} lacks {', '.join(missing)}")
     measured = entry["measured"]
     unknown = sorted(set(measured) - set(MEASURED_KEYS))
     if unknown:
-        raise ValueError(f"claim {claim_id!r}: {_unknown('measured key', unknown[0], MEASURED_KEYS)}")
+        raise ValueError(f"claim {claim_id!r}: {unknown_choice('measured key', unknown[0], MEASURED_KEYS)}")
     reduce = measured.get("reduce")
     if reduce is not None and reduce not in REDUCTIONS:
-        raise ValueError(f"claim {claim_id!r}: {_unknown('reduction', reduce, REDUCTIONS)}")
+        raise ValueError(f"claim {claim_id!r}: {unknown_choice('reduction', reduce, REDUCTIONS)}")
     columns = measured.get("column")
     columns = (columns,) if isinstance(columns, str) else tuple(columns or ())
     if not columns or "table" not in measured:

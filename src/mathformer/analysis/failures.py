@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mathformer import plots
 from mathformer.intervals import auc, bootstrap, wilson
-from mathformer.predictions import describe_run, load_predictions, read_metadata
+from mathformer.predictions import describe_run, load_predictions, read_metadata, stack_column
 from mathformer.metrics import condition_number
 from mathformer.tables import write_table
 
@@ -218,7 +218,7 @@ def with_prediction_features(frame: pd.DataFrame, task: str, n: int) -> pd.DataF
     """
     if task not in INVERSE_TASKS:
         return frame
-    predicted = np.stack(frame["prediction"].to_numpy()).astype(np.float64).reshape(len(frame), n, n)
+    predicted = stack_column(frame, "prediction", (n, n))
     cond = condition_number(predicted)
     cond[~frame["decodes"].to_numpy(dtype=bool)] = np.nan
     return frame.assign(pred_inverse_cond=cond)

@@ -7,10 +7,8 @@ entry point behind `mathformer analyse ood`.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,16 +19,15 @@ import pandas as pd
 from mathformer import plots
 from mathformer.intervals import wilson
 from mathformer.problems import SPECTRA
+from mathformer.summaries import read_summary, summary_accuracy
 from mathformer.tables import write_table
+from mathformer.train_log import VALID, parse_accuracy_column, read_log
 
 # Companion tables at the stricter tolerances, named by their percentage (ood_accuracy_2, _1).
 TABLE_TOLERANCES = {"ood_accuracy": 0.05, "ood_accuracy_2": 0.02, "ood_accuracy_1": 0.01}
 LEVELS_PCT = (50, 90, 95)
 CURVE_TOLERANCE = 0.05
-VALID = "valid"
 REFERENCE_TEST = "semicircle"
-# Training-log accuracy columns: "<evaluation set>_acc_<tolerance in percent>", e.g. valid_acc_0.5.
-_ACCURACY_COLUMN = re.compile(r"^(?P<evaluated_on>.+)_acc_(?P<tolerance_pct>\d+(?:\.\d+)?)$")
 
 
 def spectrum_order(names: Iterable[str]) -> list[str]:
@@ -56,26 +53,6 @@ def short_names(names: Iterable[str]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- the 7 x 7 table
-
-
-def read_summary(path: str | os.PathLike) -> dict[str, Any]:
-    """An evaluation summary JSON; ValueError naming the file when it is missing or has no accuracy."""
-    path = Path(path)
-    try:
-        summary = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"cannot read evaluation summary {str(path)!r}: {err}") from err
-    if not isinstance(summary, dict) or not isinstance(summary.get("accuracy"), dict):
-        raise ValueError(f"evaluation summary {str(path)!r} has no 'accuracy' mapping")
-    return summary
-
-
-def summary_accuracy(summary: Mapping[str, Any], tolerance: float) -> float:
-    """Accuracy (a share, 0..1) at `tolerance` from a summary, whose keys are tolerances as strings."""
-    for key, value in summary["accuracy"].items():
-        if math.isclose(float(key), tolerance):
-            return float(value)
-    raise ValueError(f"summary of run {summary.get('run')!r} has no accuracy at tolerance {tolerance}; it has {', '.join(summary['accuracy'])}")
 
 
 def accuracy_matrix(summaries: Mapping[tuple[str, str], Mapping[str, Any]], tolerance: float) -> pd.DataFrame:
@@ -120,15 +97,16 @@ def learning_curves(logs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         if "examples" not in log:
             raise ValueError(f"training log of {spectrum!r} has no 'examples' column; it has {', '.join(log.columns)}")
         for column in log.columns:
-            match = _ACCURACY_COLUMN.match(column)
-            if match is None:
+            parsed = parse_accuracy_column(column)
+            if parsed is None:
                 continue
+            evaluated_on, tolerance_pct = parsed
             parts.append(
                 pd.DataFrame(
                     {
                         "train_spectrum": spectrum,
-                        "evaluated_on": match["evaluated_on"],
-                        "tolerance_pct": float(match["tolerance_pct"]),
+                        "evaluated_on": evaluated_on,
+                        "tolerance_pct": tolerance_pct,
                         "examples": log["examples"].to_numpy(dtype=np.float64),
                         "accuracy_pct": 100 * log[column].to_numpy(dtype=np.float64),
                     }
@@ -179,14 +157,6 @@ def examples_to_accuracy(
 
 
 # ---------------------------------------------------------------- entry point (I/O)
-
-
-def read_log(path: str | os.PathLike) -> pd.DataFrame:
-    path = Path(path)
-    try:
-        return pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise ValueError(f"cannot read training log {str(path)!r}: {err}") from err
 
 
 def ood_study(

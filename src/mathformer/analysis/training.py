@@ -15,19 +15,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from mathformer.analysis.ood import read_log
 from mathformer.config import RunConfig, read_config_file
 from mathformer.files import atomic_path
 from mathformer.tables import write_table
+from mathformer.train_log import VALID, accuracy_column, read_log
 
-TOLERANCES_PCT = ("5", "2", "1")
+# The validation accuracies the table reports, by tolerance: valid_acc_5, _2, _1.
+VALID_COLUMNS = {tolerance: accuracy_column(VALID, tolerance) for tolerance in (0.05, 0.02, 0.01)}
 # The workflow's run names (workflow/schemas/config.schema.yaml): safe as file names.
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 def training_row(name: str, settings: RunConfig, log: pd.DataFrame) -> dict[str, object]:
     """The row of one model: what it learned, at what size, and how far it got."""
-    missing = [f"valid_acc_{tolerance}" for tolerance in TOLERANCES_PCT if f"valid_acc_{tolerance}" not in log]
+    missing = [column for column in VALID_COLUMNS.values() if column not in log]
     if log.empty or missing:
         raise ValueError(f"training log of {name!r} has no rows or lacks column(s) {', '.join(missing)}")
     last = log.iloc[-1]
@@ -41,9 +42,9 @@ def training_row(name: str, settings: RunConfig, log: pd.DataFrame) -> dict[str,
         "examples": int(last["examples"]),
         "minutes": round(float(last["wall_seconds"]) / 60, 1),
     }
-    for tolerance in TOLERANCES_PCT:
-        row[f"valid_acc_{tolerance}_pct"] = round(100 * float(last[f"valid_acc_{tolerance}"]), 1)
-    row["best_valid_acc_5_pct"] = round(100 * float(log["valid_acc_5"].max()), 1)
+    for tolerance, column in VALID_COLUMNS.items():
+        row[f"{column}_pct"] = round(100 * float(last[column]), 1)
+    row[f"best_{VALID_COLUMNS[0.05]}_pct"] = round(100 * float(log[VALID_COLUMNS[0.05]].max()), 1)
     return row
 
 
