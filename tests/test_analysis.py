@@ -451,3 +451,15 @@ def test_every_claim_of_the_paper_points_at_a_column_the_analyses_write(results)
     assert table.loc["E3-predictable-5", "verdict"] == "reproduced"
     assert table.loc["E4-laplace-generalizes", "verdict"] == "reproduced"
     assert table.loc["E2-6x6-predictable-5", "verdict"] == "missing"
+
+
+def test_the_workflow_offers_each_analysis_for_the_tasks_it_accepts(tmp_path):
+    from mathformer.analysis import ANALYSIS_TASKS
+
+    table, _ = synthetic.inversion_predictions(count=50)
+    path = synthetic.write_table(table, tmp_path / "inv.parquet", "inversion", 3)
+    assert "inversion" in ANALYSIS_TASKS["predictability"]
+    predictability({"inv": path}, tmp_path / "out")  # accepted
+    assert "inversion" not in ANALYSIS_TASKS["roughly_right"]
+    with pytest.raises(ValueError, match="needs a predictions table of task eigenvectors"):
+        roughly_right({"inv": path}, tmp_path / "out")

@@ -182,15 +182,7 @@ def eigenvalue_error(pred_vals: ArrayLike, true_vals: ArrayLike) -> FloatArray:
     Sorting makes this a property of the predicted spectrum alone, whatever order the
     model wrote it in. NaN in a prediction gives NaN.
     """
-    predicted = np.asarray(pred_vals, dtype=np.float64)
-    true = np.asarray(true_vals, dtype=np.float64)
-    if predicted.ndim != 2:
-        raise ValueError(f"pred_vals must have shape (N, n), got {predicted.shape}")
-    _same_shape("pred_vals", predicted, "true_vals", true)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.abs(np.sort(predicted, axis=1) - np.sort(true, axis=1)).sum(axis=1) / np.abs(
-            true
-        ).sum(axis=1)
+    return eigenvalue_error_paper(np.sort(np.asarray(pred_vals, dtype=np.float64), axis=-1), np.sort(true_vals, axis=-1))
 
 
 def eigenvalue_error_paper(pred_vals: ArrayLike, true_vals: ArrayLike) -> FloatArray:

@@ -6,6 +6,7 @@ import shlex
 from dataclasses import fields
 from pathlib import Path
 
+from mathformer.analysis import ANALYSIS_TASKS, FAILURE_ANALYSES
 from mathformer.config import OPERATIONAL_FIELDS, RunConfig
 from mathformer.data import dataset_seed
 from mathformer.problems import LAWS, SPECTRA, TASKS
@@ -13,14 +14,6 @@ from mathformer.problems import LAWS, SPECTRA, TASKS
 
 SCALE = config["scale"]
 
-# The analyses a run may feed, and the tasks each one makes sense for.
-ANALYSIS_TASKS = {
-    "roughly_right": ("eigenvectors",),
-    "predictability": ("eigenvectors", "inversion", "syminverse"),
-    "ood": ("eigenvalues", "eigenvectors", "syminverse"),  # inversion ignores the spectrum
-}
-# Analyses whose runs are evaluated on the failure-analysis test set of their own spectrum.
-FAILURE_ANALYSES = ("roughly_right", "predictability")
 
 # Workflow files read by rules; absolute so that `--directory` (the smoke test) still finds them.
 NOTEBOOK_DIR = Path(workflow.basedir) / "workflow" / "notebooks"
