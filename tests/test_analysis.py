@@ -463,3 +463,14 @@ def test_the_workflow_offers_each_analysis_for_the_tasks_it_accepts(tmp_path):
     assert "inversion" not in ANALYSIS_TASKS["roughly_right"]
     with pytest.raises(ValueError, match="needs a predictions table of task eigenvectors"):
         roughly_right({"inv": path}, tmp_path / "out")
+
+
+def test_figures_are_the_same_bytes_when_drawn_again(tmp_path):
+    table, _ = synthetic.eigenvector_predictions(count=200)
+    path = synthetic.write_table(table, tmp_path / "e.parquet", "eigenvectors", 4)
+    roughly_right({"e": path}, tmp_path / "first")
+    roughly_right({"e": path}, tmp_path / "second")
+    for suffix in ("pdf", "png", "csv"):
+        folder = "tables" if suffix == "csv" else "figures"
+        first = (tmp_path / "first" / folder / f"roughly_right.{suffix}").read_bytes()
+        assert first == (tmp_path / "second" / folder / f"roughly_right.{suffix}").read_bytes(), suffix

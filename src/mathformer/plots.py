@@ -68,9 +68,11 @@ def save_figure(figure: Figure, figures_dir: str | os.PathLike, name: str, capti
     figure.text(0.0, -0.01, caption, ha="left", va="top", fontsize=CAPTION_SIZE, wrap=True)
     folder = Path(figures_dir)
     paths = {suffix: folder / f"{name}.{suffix}" for suffix in ("pdf", "png")}
+    # No creation date in the PDF: the same results give the same bytes (and no git diff).
+    metadata = {"pdf": {"CreationDate": None}, "png": {}}
     for suffix, path in paths.items():
         with atomic_path(path) as tmp:
-            figure.savefig(tmp, format=suffix, bbox_inches="tight")
+            figure.savefig(tmp, format=suffix, bbox_inches="tight", metadata=metadata[suffix])
     return paths
 
 
