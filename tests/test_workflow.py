@@ -319,3 +319,46 @@ def test_snakemake_report_collects_the_tables_and_figures(checkout, smoke_run):
     with zipfile.ZipFile(report) as archive:
         names = {Path(name).name for name in archive.namelist()}
     assert {"ood_heatmap.png", "roc_curves.png", "roughly_right.csv", "ood_accuracy.csv", "report.html"} <= names
+
+
+def expected_schema_property(spec: dataclasses.Field, hint) -> dict:
+    """What config.schema.yaml must say of one RunConfig field: its type, bounds and choices."""
+    import types
+    import typing
+
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    base = next(arg for arg in typing.get_args(hint) if arg is not type(None)) if optional else hint
+    kind = {int: "integer", float: "number", str: "string", bool: "boolean"}[base]
+    expected: dict = {"type": [kind, "null"] if optional else kind, "default": spec.default}
+    meta = spec.metadata
+    if meta["choices"]:
+        expected["enum"] = list(meta["choices"])
+    for key, schema_key in (("at_least", "minimum"), ("above", "exclusiveMinimum"), ("at_most", "maximum")):
+        if meta[key] is not None:
+            expected[schema_key] = meta[key]
+    return expected
+
+
+def resolved(prop: dict, schema: dict) -> dict:
+    """A schema property with its $ref (to a shared definition) folded in."""
+    if "$ref" not in prop:
+        return prop
+    target = schema
+    for part in prop["$ref"].lstrip("#/").split("/"):
+        target = target[part]
+    return {**target, **{key: value for key, value in prop.items() if key != "$ref"}}
+
+
+def test_schema_run_defaults_state_each_fields_type_bounds_and_choices_as_run_config_does():
+    import typing
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    properties = schema["properties"]["run_defaults"]["properties"]
+    hints = typing.get_type_hints(RunConfig)
+    for spec in dataclasses.fields(RunConfig):
+        if spec.name == "task":
+            continue
+        prop = resolved(properties[spec.name], schema)
+        expected = expected_schema_property(spec, hints[spec.name])
+        found = {key: prop.get(key) for key in expected}
+        assert found == expected, spec.name

@@ -1,6 +1,7 @@
 # The paper's three results, from the predictions tables and training logs. Each analysis writes
 # its tables (CSV, Markdown, LaTeX) to results/<scale>/tables/ and its figures (PDF, PNG) to
-# results/<scale>/figures/; the CSV and PNG are also the items of `snakemake --report`.
+# results/<scale>/figures/; the CSV and PNG are also the items of `snakemake --report`. Their
+# names come from mathformer.analysis.outputs (see analysis_files in common.smk).
 
 
 # Result 1: on its failures the eigenvector model still gets the eigenvalues and the norms right.
@@ -8,19 +9,7 @@ rule analyse_roughly_right:
     input:
         unpack(get_roughly_right_inputs),
     output:
-        table=report(
-            "results/{scale}/tables/roughly_right.csv",
-            category="1. Roughly right",
-            labels={"kind": "table", "name": "properties of correct and failed predictions"},
-        ),
-        table_md="results/{scale}/tables/roughly_right.md",
-        table_tex="results/{scale}/tables/roughly_right.tex",
-        figure=report(
-            "results/{scale}/figures/roughly_right.png",
-            category="1. Roughly right",
-            labels={"kind": "figure", "name": "properties of correct and failed predictions"},
-        ),
-        figure_pdf="results/{scale}/figures/roughly_right.pdf",
+        **analysis_files("roughly_right"),
     log:
         "logs/{scale}/analyse/roughly_right.log",
     params:
@@ -36,39 +25,7 @@ rule analyse_predictability:
     input:
         unpack(get_predictability_inputs),
     output:
-        conditions=report(
-            "results/{scale}/tables/condition_numbers.csv",
-            category="2. Predictable failures",
-            labels={"kind": "table", "name": "condition numbers"},
-        ),
-        conditions_md="results/{scale}/tables/condition_numbers.md",
-        conditions_tex="results/{scale}/tables/condition_numbers.tex",
-        predictors=report(
-            "results/{scale}/tables/failure_predictors.csv",
-            category="2. Predictable failures",
-            labels={"kind": "table", "name": "failure predictors"},
-        ),
-        predictors_md="results/{scale}/tables/failure_predictors.md",
-        predictors_tex="results/{scale}/tables/failure_predictors.tex",
-        inverse_distance=report(
-            "results/{scale}/tables/inverse_distance.csv",
-            category="2. Predictable failures",
-            labels={"kind": "table", "name": "distance to the true inverse"},
-        ),
-        inverse_distance_md="results/{scale}/tables/inverse_distance.md",
-        inverse_distance_tex="results/{scale}/tables/inverse_distance.tex",
-        histograms=report(
-            "results/{scale}/figures/condition_histograms.png",
-            category="2. Predictable failures",
-            labels={"kind": "figure", "name": "condition numbers"},
-        ),
-        histograms_pdf="results/{scale}/figures/condition_histograms.pdf",
-        roc=report(
-            "results/{scale}/figures/roc_curves.png",
-            category="2. Predictable failures",
-            labels={"kind": "figure", "name": "ROC curves"},
-        ),
-        roc_pdf="results/{scale}/figures/roc_curves.pdf",
+        **analysis_files("predictability"),
     log:
         "logs/{scale}/analyse/predictability.log",
     params:
@@ -85,53 +42,7 @@ rule analyse_ood:
         summaries=get_ood_summaries,
         train_logs=get_ood_logs,
     output:
-        accuracy=report(
-            "results/{scale}/tables/ood_accuracy.csv",
-            category="3. Out of distribution",
-            labels={"kind": "table", "name": "accuracy at 5 %"},
-        ),
-        accuracy_md="results/{scale}/tables/ood_accuracy.md",
-        accuracy_tex="results/{scale}/tables/ood_accuracy.tex",
-        accuracy_2=report(
-            "results/{scale}/tables/ood_accuracy_2.csv",
-            category="3. Out of distribution",
-            labels={"kind": "table", "name": "accuracy at 2 %"},
-        ),
-        accuracy_2_md="results/{scale}/tables/ood_accuracy_2.md",
-        accuracy_2_tex="results/{scale}/tables/ood_accuracy_2.tex",
-        accuracy_1=report(
-            "results/{scale}/tables/ood_accuracy_1.csv",
-            category="3. Out of distribution",
-            labels={"kind": "table", "name": "accuracy at 1 %"},
-        ),
-        accuracy_1_md="results/{scale}/tables/ood_accuracy_1.md",
-        accuracy_1_tex="results/{scale}/tables/ood_accuracy_1.tex",
-        intervals=report(
-            "results/{scale}/tables/ood_accuracy_interval.csv",
-            category="3. Out of distribution",
-            labels={"kind": "table", "name": "accuracy at 5 % with 95 % intervals"},
-        ),
-        intervals_md="results/{scale}/tables/ood_accuracy_interval.md",
-        intervals_tex="results/{scale}/tables/ood_accuracy_interval.tex",
-        speed=report(
-            "results/{scale}/tables/examples_to_accuracy.csv",
-            category="3. Out of distribution",
-            labels={"kind": "table", "name": "training examples to reach an accuracy"},
-        ),
-        speed_md="results/{scale}/tables/examples_to_accuracy.md",
-        speed_tex="results/{scale}/tables/examples_to_accuracy.tex",
-        heatmap=report(
-            "results/{scale}/figures/ood_heatmap.png",
-            category="3. Out of distribution",
-            labels={"kind": "figure", "name": "accuracy heatmap"},
-        ),
-        heatmap_pdf="results/{scale}/figures/ood_heatmap.pdf",
-        curves=report(
-            "results/{scale}/figures/learning_curves.png",
-            category="3. Out of distribution",
-            labels={"kind": "figure", "name": "learning curves"},
-        ),
-        curves_pdf="results/{scale}/figures/learning_curves.pdf",
+        **analysis_files("ood"),
     log:
         "logs/{scale}/analyse/ood.log",
     params:
@@ -148,13 +59,7 @@ rule analyse_training:
         logs=expand("results/{{scale}}/models/{run}/train_log.csv", run=RUNS),
         configs=expand("results/{{scale}}/models/{run}/config.yaml", run=RUNS),
     output:
-        table=report(
-            "results/{scale}/tables/training.csv",
-            category="Training",
-            labels={"kind": "table", "name": "examples, minutes and accuracy of each model"},
-        ),
-        table_md="results/{scale}/tables/training.md",
-        table_tex="results/{scale}/tables/training.tex",
+        **analysis_files("training"),
         logs=expand("results/{{scale}}/train_logs/{run}.csv", run=RUNS),
     log:
         "logs/{scale}/analyse/training.log",

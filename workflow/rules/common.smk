@@ -7,6 +7,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from mathformer.analysis import ANALYSIS_TASKS, FAILURE_ANALYSES
+from mathformer.analysis import outputs as analysis_outputs_of
 from mathformer.config import OPERATIONAL_FIELDS, RunConfig
 from mathformer.data import dataset_seed
 from mathformer.problems import LAWS, SPECTRA, TASKS
@@ -319,3 +320,22 @@ def ood_outputs() -> list[str]:
 
 def report_output() -> str:
     return f"results/{SCALE}/report/report.html"
+
+
+# ---- analysis outputs --------------------------------------------------------------------------
+
+
+def analysis_files(analysis: str) -> dict:
+    """The named outputs of an analysis rule, from mathformer.analysis.outputs (the file names'
+    one owner): every table's CSV, Markdown and LaTeX and every figure's PNG and PDF; the CSV and
+    PNG are items of Snakemake's report, in the analysis's category."""
+    named = {}
+    for output, path, reported in analysis_outputs_of.files(analysis):
+        key = f"{output.kind}_{output.name}_{Path(path).suffix[1:]}"
+        path = f"results/{{scale}}/{path}"
+        if reported:
+            labels = {"kind": output.kind, "name": output.label}
+            path = report(path, category=analysis_outputs_of.CATEGORIES[analysis], labels=labels)
+        named[key] = path
+    return named
+

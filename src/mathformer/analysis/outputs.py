@@ -1,0 +1,69 @@
+"""Every file each analysis writes: the one list the analyses write from and the workflow declares.
+
+A table NAME is written as tables/NAME.{csv,md,tex}, a figure NAME as figures/NAME.{png,pdf},
+under the scale's results folder. workflow/rules/analysis.smk builds each rule's outputs from
+`OUTPUTS`; the analyses write their files under these names and no others (a test checks both).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TABLE_SUFFIXES = ("csv", "md", "tex")
+FIGURE_SUFFIXES = ("png", "pdf")
+FOLDERS = {"table": "tables", "figure": "figures"}
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    kind: str  # "table" or "figure"
+    label: str  # what it shows, for Snakemake's report
+
+
+# Snakemake report categories, one per analysis.
+CATEGORIES = {
+    "roughly_right": "1. Roughly right",
+    "predictability": "2. Predictable failures",
+    "ood": "3. Out of distribution",
+    "training": "Training",
+}
+OUTPUTS: dict[str, tuple[Output, ...]] = {
+    "roughly_right": (
+        Output("roughly_right", "table", "properties of correct and failed predictions"),
+        Output("roughly_right", "figure", "properties of correct and failed predictions"),
+    ),
+    "predictability": (
+        Output("condition_numbers", "table", "condition numbers"),
+        Output("failure_predictors", "table", "failure predictors"),
+        Output("inverse_distance", "table", "distance to the true inverse"),
+        Output("condition_histograms", "figure", "condition numbers"),
+        Output("roc_curves", "figure", "ROC curves"),
+    ),
+    "ood": (
+        Output("ood_accuracy", "table", "accuracy at 5 %"),
+        Output("ood_accuracy_2", "table", "accuracy at 2 %"),
+        Output("ood_accuracy_1", "table", "accuracy at 1 %"),
+        Output("ood_accuracy_interval", "table", "accuracy at 5 % with 95 % intervals"),
+        Output("examples_to_accuracy", "table", "training examples to reach an accuracy"),
+        Output("ood_heatmap", "figure", "accuracy heatmap"),
+        Output("learning_curves", "figure", "learning curves"),
+    ),
+    "training": (Output("training", "table", "examples, minutes and accuracy of each model"),),
+}
+
+
+def names(analysis: str, kind: str) -> tuple[str, ...]:
+    """The table (or figure) names of one analysis, in order."""
+    return tuple(output.name for output in OUTPUTS[analysis] if output.kind == kind)
+
+
+def files(analysis: str) -> list[tuple[Output, str, bool]]:
+    """(output, path relative to the results folder, whether it is the report's item) of every
+    file of an analysis: the CSV of a table and the PNG of a figure are Snakemake report items."""
+    listed = []
+    for output in OUTPUTS[analysis]:
+        suffixes = TABLE_SUFFIXES if output.kind == "table" else FIGURE_SUFFIXES
+        for index, suffix in enumerate(suffixes):
+            listed.append((output, f"{FOLDERS[output.kind]}/{output.name}.{suffix}", index == 0))
+    return listed
