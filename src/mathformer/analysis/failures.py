@@ -385,24 +385,9 @@ def failure_predictors(
     }
     rows, curves = [], []
 
-    def record(feature_set: str, predictor: str, used: Sequence[str], train_scores: np.ndarray, test_scores: np.ndarray, weights: str) -> Score:
-        score = score_predictor(train_scores, labels[train], test_scores, labels[test], false_alarm_rate)
-        rows.append(
-            common
-            | {
-                "feature_set": feature_set,
-                "predictor": predictor,
-                "features": "+".join(used),
-                "auc": score.auc,
-                "auc_low": score.auc_low,
-                "auc_high": score.auc_high,
-                "accuracy_pct": 100 * score.accuracy,
-                "caught_pct": 100 * score.caught,
-                "false_alarm_pct": 100 * score.false_alarm,
-                "target_false_alarm_pct": 100 * false_alarm_rate,
-                "weights": weights,
-            }
-        )
+    def record(feature_set: str, predictor: str, used: Sequence[str], scores: tuple[np.ndarray, np.ndarray], weights: str = "") -> Score:
+        score = score_predictor(scores[0], labels[train], scores[1], labels[test], false_alarm_rate)
+        rows.append(common | _predictor_row(feature_set, predictor, used, score, false_alarm_rate, weights))
         return score
 
     best_single: tuple[float, str, Score] | None = None
@@ -410,31 +395,57 @@ def failure_predictors(
         if not used:
             continue
         for name in used:
-            column = features[:, names.index(name)]
-            # The direction (do failures have larger or smaller values?) is learnt on the training rows.
-            sign = 1.0 if roc_auc_score(labels[train], column[train]) >= 0.5 else -1.0
-            train_auc = roc_auc_score(labels[train], sign * column[train])
-            score = record(feature_set, "threshold", [name], sign * column[train], sign * column[test], "")
+            train_auc, scores = threshold_scores(features[:, names.index(name)], labels, train, test)
+            score = record(feature_set, "threshold", [name], scores)
             if best_single is None or train_auc > best_single[0]:
                 best_single = (train_auc, name, score)
         columns = [names.index(name) for name in used]
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-        model.fit(features[np.ix_(train, columns)], labels[train])
-        weights = "; ".join(f"{name} {coef:+.3g}" for name, coef in zip(used, model[-1].coef_[0]))
-        score = record(
-            feature_set,
-            "logistic",
-            used,
-            model.decision_function(features[np.ix_(train, columns)]),
-            model.decision_function(features[np.ix_(test, columns)]),
-            weights,
-        )
+        scores, weights = logistic_scores(features[:, columns], labels, train, test, used)
+        score = record(feature_set, "logistic", used, scores, weights)
         curves.append(_roc_rows(f"logistic on {feature_set} features", score))
     if best_single is not None:
         _, name, score = best_single
         curves.append(_roc_rows(f"threshold on {name}", score))
     curve_table = pd.concat(curves, ignore_index=True).assign(run=run, tolerance_pct=100 * tolerance)
     return pd.DataFrame(rows), curve_table
+
+
+def threshold_scores(
+    column: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray
+) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
+    """One feature as a failure score, its direction (do failures have larger or smaller values?)
+    learnt on the training rows: (training AUC, (training scores, held-out scores))."""
+    sign = 1.0 if roc_auc_score(labels[train], column[train]) >= 0.5 else -1.0
+    return roc_auc_score(labels[train], sign * column[train]), (sign * column[train], sign * column[test])
+
+
+def logistic_scores(
+    features: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray, used: Sequence[str]
+) -> tuple[tuple[np.ndarray, np.ndarray], str]:
+    """A logistic regression on standardised features, fitted on the training rows:
+    ((training scores, held-out scores), its standardised weights in words)."""
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    model.fit(features[train], labels[train])
+    weights = "; ".join(f"{name} {coef:+.3g}" for name, coef in zip(used, model[-1].coef_[0]))
+    return (model.decision_function(features[train]), model.decision_function(features[test])), weights
+
+
+def _predictor_row(
+    feature_set: str, predictor: str, used: Sequence[str], score: Score, false_alarm_rate: float, weights: str
+) -> dict[str, object]:
+    return {
+        "feature_set": feature_set,
+        "predictor": predictor,
+        "features": "+".join(used),
+        "auc": score.auc,
+        "auc_low": score.auc_low,
+        "auc_high": score.auc_high,
+        "accuracy_pct": 100 * score.accuracy,
+        "caught_pct": 100 * score.caught,
+        "false_alarm_pct": 100 * score.false_alarm,
+        "target_false_alarm_pct": 100 * false_alarm_rate,
+        "weights": weights,
+    }
 
 
 def _roc_rows(predictor: str, score: Score) -> pd.DataFrame:
