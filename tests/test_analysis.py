@@ -441,7 +441,7 @@ def test_ambiguous_claims_are_an_error(tmp_path):
 def test_every_claim_of_the_paper_points_at_a_column_the_analyses_write(results):
     roles, claims = load_claims(CLAIMS_FILE)
     assert {"paper", "quick", "smoke"} <= set(roles)
-    assert {claim.experiment for claim in claims} == {"E1", "E2", "E3", "E4"}
+    assert {claim.experiment for claim in claims} == {"E1", "E2", "E3", "E4", "extension"}
     for claim_ in claims:
         assert claim_.table in TABLES, claim_.id
         header = read_table(results / "tables" / f"{claim_.table}.csv")
@@ -477,3 +477,19 @@ def test_figures_are_the_same_bytes_when_drawn_again(tmp_path):
         folder = "tables" if suffix == "csv" else "figures"
         first = (tmp_path / "first" / folder / f"roughly_right.{suffix}").read_bytes()
         assert first == (tmp_path / "second" / folder / f"roughly_right.{suffix}").read_bytes(), suffix
+
+
+def test_the_models_confidence_is_a_third_family_of_failure_predictors():
+    table, broken = synthetic.eigenvector_predictions(count=600)
+    frame = table.to_pandas()
+    rng = np.random.default_rng(5)
+    # A decoder that is unsure exactly where it fails, plus noise: confidence alone predicts well.
+    frame["surprisal"] = np.where(broken, 3.0, 0.3) * rng.lognormal(0.0, 0.3, len(frame))
+    frame["min_token_prob"] = np.where(broken, 0.4, 0.95) * rng.uniform(0.8, 1.0, len(frame))
+    predictors, curves = failure_predictors(frame, "eigenvectors", "eig", tolerance=0.05)
+    confidence = row(predictors, feature_set="confidence", predictor="logistic")
+    assert confidence["auc"] > 0.95 and confidence["auc_low"] <= confidence["auc"] <= confidence["auc_high"]
+    combined = row(predictors, feature_set="confidence+condition", predictor="logistic")
+    assert combined["features"] == "surprisal+min_token_prob+pred_vectors_cond"
+    assert set(predictors.loc[predictors["feature_set"] == "confidence+condition", "predictor"]) == {"logistic"}
+    assert "logistic on confidence features" in set(curves["predictor"])

@@ -13,6 +13,7 @@ import torch
 from mathformer.config import RunConfig
 from mathformer.data import generate_dataset, save_dataset
 from mathformer.encoding import BOS, EOS, Vocabulary
+from mathformer.decoding import CONFIDENCE_COLUMNS
 from mathformer.evaluate import BASE_COLUMNS, evaluate, predictions_table
 from mathformer.summaries import summarise
 from mathformer.model_files import load_model, model_file_contents
@@ -173,9 +174,12 @@ def test_evaluate_writes_the_contract_table_and_a_consistent_summary(run):
         *prediction_properties("eigenvalues", inputs, targets, np.ones(8, dtype=bool), targets)
     }
     assert list(frame.columns[: len(BASE_COLUMNS)]) == list(BASE_COLUMNS)
-    assert set(frame.columns) == set(BASE_COLUMNS) | extra
+    assert set(frame.columns) == set(BASE_COLUMNS) | extra | set(CONFIDENCE_COLUMNS)
     np.testing.assert_array_equal(stack_column(frame, "input", (2, 2)), inputs)
     np.testing.assert_array_equal(stack_column(frame, "target", (2,)), targets)
+    # The memorised answers come with high confidence, and the two measures agree on it.
+    assert (frame["surprisal"] >= 0).all() and (frame["min_token_prob"] <= 1).all()
+    assert (np.exp(-frame["surprisal"]) <= frame["min_token_prob"] + 1e-6).all()
     assert metadata["task"] == "eigenvalues" and metadata["n"] == 2
     assert metadata["spectrum"] == "semicircle" and metadata["train_spectrum"] == "semicircle"
     assert metadata["run"] == "tiny_run" and metadata["model_file"] == "model.pt" and metadata["test_set"] == "seen"

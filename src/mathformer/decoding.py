@@ -1,4 +1,5 @@
-"""Greedy (or beam) decoding of a whole set of matrices by a trained model, in batches."""
+"""Greedy (or beam) decoding of a whole set of matrices by a trained model, in batches, and the
+model's own confidence in each answer it wrote."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from mathformer.encoding import Vocabulary
 from mathformer.model import Seq2Seq
 
 
+CONFIDENCE_COLUMNS = ("surprisal", "min_token_prob")
+
+
 def decode_test_set(
     model: Seq2Seq,
     vocab: Vocabulary,
@@ -20,12 +24,16 @@ def decode_test_set(
     batch_size: int,
     progress: bool,
     precision: str = "fp32",
+    confidence: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predict every input in batches: (values float64 (N, *target_shape), ok bool (N,)).
 
     `precision` is the arithmetic (devices.resolve_precision: the run's own, bf16 on CUDA by
     default). Rows whose tokens do not form a well-formed answer come back with ok False and NaN
-    values.
+    values. Given a dict, `confidence` is filled with the model's confidence in each answer it
+    wrote: `surprisal`, minus the sum of its tokens' log-probabilities (0 when certain), and
+    `min_token_prob`, the probability of its least likely token; both from one teacher-forced
+    pass over the decoded tokens, so they cost one forward pass per batch.
     """
     device = next(model.parameters()).device
     source_ids = vocab.encode_source(inputs)
@@ -33,11 +41,19 @@ def decode_test_set(
     count = len(inputs)
     values = np.full((count, *target_shape), np.nan)
     ok = np.zeros(count, dtype=bool)
+    scores = {name: np.full(count, np.nan) for name in CONFIDENCE_COLUMNS}
     with torch.inference_mode(), autocast(precision, device), tqdm(total=count, unit="matrix", disable=not progress) as bar:
         for start in range(0, count, batch_size):
             stop = min(start + batch_size, count)
             src = torch.from_numpy(source_ids[start:stop]).to(device)
-            tokens = model.generate(src, max_len=max_len, beam_size=beam_size).cpu().numpy()
-            values[start:stop], ok[start:stop] = vocab.decode_target(tokens, target_shape)
+            tokens = model.generate(src, max_len=max_len, beam_size=beam_size)
+            values[start:stop], ok[start:stop] = vocab.decode_target(tokens.cpu().numpy(), target_shape)
+            if confidence is not None:
+                per_token = model.token_log_probs(src, tokens).float()
+                # PAD positions hold 0 (probability 1): they change neither the sum nor the minimum.
+                scores["surprisal"][start:stop] = (-per_token.sum(dim=1)).cpu().numpy()
+                scores["min_token_prob"][start:stop] = per_token.min(dim=1).values.exp().cpu().numpy()
             bar.update(stop - start)
+    if confidence is not None:
+        confidence.update(scores)
     return values, ok

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,7 @@ def predictions_table(
     ok: np.ndarray,
     *,
     read_inputs: np.ndarray,
+    confidence: Mapping[str, np.ndarray] | None = None,
 ) -> pa.Table:
     """The predictions table of the contract, scored: errors, problem features, prediction properties.
 
@@ -78,7 +80,12 @@ def predictions_table(
         "error": pa.array(np.asarray(errors, dtype=np.float64)),
         "error_exact": pa.array(task_error(task, inputs, predictions, ok, targets)),
     }
-    extra = {**problem_features(task, read_inputs), **prediction_properties(task, read_inputs, predictions, ok, targets)}
+    # The model's own confidence (decoding.CONFIDENCE_COLUMNS), when the decoder measured it.
+    extra = {
+        **problem_features(task, read_inputs),
+        **prediction_properties(task, read_inputs, predictions, ok, targets),
+        **(confidence or {}),
+    }
     for name, column in extra.items():
         columns[name] = pa.array(np.asarray(column, dtype=np.float64))
     return pa.table(columns)
@@ -114,6 +121,7 @@ def evaluate(
     if len(dataset.inputs) == 0:
         raise ValueError(f"test set {str(data_path)!r} is empty")
     problem = dataset.problem
+    confidence: dict[str, np.ndarray] = {}
     predictions, ok = decode_test_set(
         model,
         vocab,
@@ -123,9 +131,16 @@ def evaluate(
         batch_size,
         progress=sys.stderr.isatty(),
         precision=resolve_precision(run_config.precision, next(model.parameters()).device),
+        confidence=confidence,
     )
     table = predictions_table(
-        problem.task, dataset.inputs, dataset.targets, predictions, ok, read_inputs=vocab.read_source(dataset.inputs)
+        problem.task,
+        dataset.inputs,
+        dataset.targets,
+        predictions,
+        ok,
+        read_inputs=vocab.read_source(dataset.inputs),
+        confidence=confidence,
     )
     run = Path(model_path).resolve().parent.name
     test_set = Path(data_path).stem

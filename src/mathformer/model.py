@@ -360,12 +360,16 @@ class Seq2Seq(nn.Module):
         logits = self.forward(src, tgt[:, :-1])
         return F.cross_entropy(logits.flatten(0, 1).float(), tgt[:, 1:].flatten(), ignore_index=PAD)
 
-    def log_prob(self, src: Tensor, tgt: Tensor) -> Tensor:
-        """(B,) log-probability the model gives each full target `<bos> ... <eos> PAD...`."""
+    def token_log_probs(self, src: Tensor, tgt: Tensor) -> Tensor:
+        """(B, T - 1) log-probability of each token of `<bos> ... <eos> PAD...` after the <bos>; 0 at PAD."""
         log_probs = self.forward(src, tgt[:, :-1]).float().log_softmax(dim=-1)
         next_tokens = tgt[:, 1:]
         per_token = log_probs.gather(-1, next_tokens.unsqueeze(-1)).squeeze(-1)
-        return per_token.masked_fill(next_tokens.eq(PAD), 0.0).sum(dim=1)
+        return per_token.masked_fill(next_tokens.eq(PAD), 0.0)
+
+    def log_prob(self, src: Tensor, tgt: Tensor) -> Tensor:
+        """(B,) log-probability the model gives each full target `<bos> ... <eos> PAD...`."""
+        return self.token_log_probs(src, tgt).sum(dim=1)
 
     @torch.no_grad()
     def generate(self, src: Tensor, max_len: int, beam_size: int = 1, use_cache: bool = True) -> Tensor:

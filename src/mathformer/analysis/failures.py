@@ -57,6 +57,10 @@ PREDICTION_FEATURES = {
     "inversion": ("pred_inverse_cond",),
     "syminverse": ("pred_inverse_cond",),
 }
+# The model's own confidence in its answer (mathformer.decoding): a question the paper does not
+# ask, whether failures can be told from the decoder's probabilities alone.
+CONFIDENCE_FEATURES = ("surprisal", "min_token_prob")
+SINGLE_FEATURE_SETS = ("problem", "prediction", "confidence")
 # The condition number that result 2 is about, per task, and what it is the condition number of.
 CONDITION_OF = {
     "eigenvalues": ("input_cond", "the input matrix"),
@@ -361,13 +365,19 @@ def failure_predictors(
     """
     decoded = _decoded(frame)
     labels = failed_at(decoded["error"].to_numpy(), tolerance)
+    condition = CONDITION_OF[task][0]
     feature_sets = {
         "problem": _usable_features(decoded, PROBLEM_FEATURES),
         "prediction": _usable_features(decoded, PREDICTION_FEATURES[task]),
+        # Beyond the paper: what a user has at inference time, alone and with result 2's predictor.
+        "confidence": _usable_features(decoded, CONFIDENCE_FEATURES),
+        "confidence+condition": _usable_features(decoded, (*CONFIDENCE_FEATURES, condition)),
     }
+    if feature_sets["confidence+condition"] == [condition]:  # no confidence columns: nothing to add
+        del feature_sets["confidence+condition"]
     if min(labels.sum(), (~labels).sum()) < 2:
         return pd.DataFrame(), pd.DataFrame()
-    names = [name for names in feature_sets.values() for name in names]
+    names = list(dict.fromkeys(name for names in feature_sets.values() for name in names))
     features = log_features(decoded, names)
     train, test = train_test_split(
         np.arange(len(decoded)), test_size=held_out_share, random_state=seed, stratify=labels
@@ -394,7 +404,8 @@ def failure_predictors(
     for feature_set, used in feature_sets.items():
         if not used:
             continue
-        for name in used:
+        # A combined set only adds its logistic model: its features were scored alone above.
+        for name in used if feature_set in SINGLE_FEATURE_SETS else ():
             train_auc, scores = threshold_scores(features[:, names.index(name)], labels, train, test)
             score = record(feature_set, "threshold", [name], scores)
             if best_single is None or train_auc > best_single[0]:
