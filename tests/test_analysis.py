@@ -493,3 +493,14 @@ def test_the_models_confidence_is_a_third_family_of_failure_predictors():
     assert combined["features"] == "surprisal+min_token_prob+pred_vectors_cond"
     assert set(predictors.loc[predictors["feature_set"] == "confidence+condition", "predictor"]) == {"logistic"}
     assert "logistic on confidence features" in set(curves["predictor"])
+
+
+def test_seed_spread_summarises_each_group_of_seeds():
+    from mathformer.analysis.training import seed_spread
+
+    table = pd.DataFrame({"run": ["eig_s0", "eig_s1", "eig_s2", "inv", "one_s0"], "acc": [90.0, 92.0, 94.0, 50.0, 70.0]})
+    spread = seed_spread(table, "acc")
+    assert list(spread["group"]) == ["eig"]  # inv has no seeds; one_s0 alone is no spread
+    line = spread.iloc[0]
+    assert (line["seeds"], line["mean"], line["sd"], line["min"], line["max"]) == (3, 92.0, 2.0, 90.0, 94.0)
+    assert line["values"] == "90 92 94"

@@ -15,6 +15,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -119,6 +120,18 @@ def test_training_commands_carry_each_runs_settings(paper_dry_run):
     assert all("--device auto" in command for command in commands.values())
 
 
+def test_a_row_with_several_seeds_trains_and_evaluates_one_model_per_seed(tmp_path):
+    config = paper_config()
+    laplace = next(row for row in config["runs"] if row["name"] == "eigval_laplace")
+    laplace["seeds"] = [0, 1, 2]
+    dry_run = snakemake("-n", "-p", "--workflow-profile", "none", "--configfile", write_config(tmp_path / "seeds.yaml", config)).stdout
+    assert job_counts(dry_run)["train"] == PAPER_JOBS["train"] + 2
+    assert job_counts(dry_run)["evaluate"] == PAPER_JOBS["evaluate"] + 2 * len(E4_SPECTRA)
+    commands = shell_commands(dry_run, "train")
+    for seed in (0, 1, 2):
+        assert any(f"models/eigval_laplace_s{seed} " in command and f"--seed {seed} " in command for command in commands)
+
+
 def test_quick_config_runs_the_paper_dag_less_the_larger_matrices():
     dry_run = snakemake("-n", "--workflow-profile", CPU_PROFILE, "--configfile", "config/quick.yaml").stdout
     # E2's 6x6 model has no quick counterpart (config/quick.yaml says why): one validation set,
@@ -146,12 +159,13 @@ def test_schema_documents_exactly_the_run_config_fields_with_its_defaults():
     schema = yaml.safe_load(SCHEMA.read_text())
     defaults = schema["properties"]["run_defaults"]["properties"]
     fields = {spec.name: spec for spec in dataclasses.fields(RunConfig)}
-    assert set(defaults) == set(fields) - {"task"}
+    assert set(defaults) == set(fields) - {"task"} | {"seeds"}  # seeds: a workflow key, one run per seed
     for name, prop in defaults.items():
-        assert prop["default"] == fields[name].default, name
-        assert prop.get("description"), name
+        if name != "seeds":
+            assert prop["default"] == fields[name].default, name
+            assert prop.get("description"), name
     row = schema["$defs"]["run"]["properties"]
-    assert set(row) == set(fields) | {"name", "experiment", "analyses"}
+    assert set(row) == set(fields) | {"name", "experiment", "analyses", "seeds"}
 
 
 def test_schema_enums_match_the_package():
@@ -252,6 +266,11 @@ def test_smoke_config_runs_end_to_end_into_its_own_directory(checkout, smoke_run
     assert (results / "figures" / "roc_curves.png").is_file()
     assert list((smoke / "benchmarks" / "smoke" / "train").glob("*.tsv"))
     assert not (checkout / "results" / "smoke").exists()
+    # A row with two seeds is two models, and the training analysis sets them side by side.
+    assert (results / "models" / "eigval_semicircle_s0" / "model.pt").is_file()
+    assert (results / "models" / "eigval_semicircle_s1" / "model.pt").is_file()
+    spread = pd.read_csv(results / "tables" / "seed_spread.csv")
+    assert list(spread["group"]) == ["eigval_semicircle"] and spread["seeds"].tolist() == [2]
     # The committed report carries no machine path.
     for notebook in (results / "report").glob("*.ipynb"):
         assert str(checkout) not in notebook.read_text(), notebook.name

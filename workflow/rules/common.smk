@@ -25,26 +25,39 @@ CLAIMS = Path(workflow.basedir) / "config" / "claims.yaml"
 # ---- the run table ---------------------------------------------------------------------------
 
 
+def seed_run_names(name: str, seeds: list[int] | None) -> dict[str, int | None]:
+    """The runs a row becomes: itself, or one `<name>_s<seed>` per seed when it lists several."""
+    if not seeds or len(seeds) == 1:
+        return {name: seeds[0] if seeds else None}
+    return {f"{name}_s{seed}": seed for seed in seeds}
+
+
 def load_runs(rows: list[dict], defaults: dict) -> dict[str, dict]:
-    """name -> {"settings": RunConfig, "analyses": [...]}; stops at the first bad row, naming it."""
-    workflow_keys = ("name", "experiment", "analyses")
+    """name -> {"settings": RunConfig, "analyses": [...], "group": row name}; a row listing
+    several `seeds` gives one run per seed (`<name>_s<seed>`), grouped under its name. Stops at
+    the first bad row, naming it."""
+    workflow_keys = ("name", "experiment", "analyses", "seeds")
     runs = {}
     for row in rows:
-        name = row["name"]
-        if name in runs:
-            raise ValueError(f"run name {name!r} appears twice in config 'runs'; names must be unique")
-        settings = {**defaults, **{key: value for key, value in row.items() if key not in workflow_keys}}
-        try:
-            run_config = RunConfig.from_dict(settings)
-        except ValueError as error:
-            raise ValueError(f"config run {name!r}: {error}") from None
-        for analysis in row.get("analyses", []):
-            if run_config.task not in ANALYSIS_TASKS[analysis]:
-                raise ValueError(
-                    f"config run {name!r}: analysis {analysis!r} does not apply to task "
-                    f"{run_config.task!r}; it applies to {', '.join(ANALYSIS_TASKS[analysis])}"
-                )
-        runs[name] = {"settings": run_config, "analyses": list(row.get("analyses", []))}
+        seeds = row.get("seeds", defaults.get("seeds"))
+        for name, seed in seed_run_names(row["name"], seeds).items():
+            if name in runs:
+                raise ValueError(f"run name {name!r} appears twice in config 'runs'; names must be unique")
+            settings = {key: value for key, value in defaults.items() if key != "seeds"}
+            settings |= {key: value for key, value in row.items() if key not in workflow_keys}
+            if seed is not None:
+                settings["seed"] = seed
+            try:
+                run_config = RunConfig.from_dict(settings)
+            except ValueError as error:
+                raise ValueError(f"config run {name!r}: {error}") from None
+            for analysis in row.get("analyses", []):
+                if run_config.task not in ANALYSIS_TASKS[analysis]:
+                    raise ValueError(
+                        f"config run {name!r}: analysis {analysis!r} does not apply to task "
+                        f"{run_config.task!r}; it applies to {', '.join(ANALYSIS_TASKS[analysis])}"
+                    )
+            runs[name] = {"settings": run_config, "analyses": list(row.get("analyses", [])), "group": row["name"]}
     return runs
 
 

@@ -49,7 +49,10 @@ OUTPUTS: dict[str, tuple[Output, ...]] = {
         Output("ood_heatmap", "figure", "accuracy heatmap"),
         Output("learning_curves", "figure", "learning curves"),
     ),
-    "training": (Output("training", "table", "examples, minutes and accuracy of each model"),),
+    "training": (
+        Output("training", "table", "examples, minutes and accuracy of each model"),
+        Output("seed_spread", "table", "spread of accuracy across seeds"),
+    ),
 }
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mathformer.config import RunConfig, read_config_file
@@ -76,5 +77,40 @@ def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str |
         "How each model trained: examples seen, training minutes, and validation accuracy (%) after "
         "the last epoch at 5, 2 and 1 % tolerance (best at 5 % over all epochs)."
     )
+    spread = seed_spread(table, f"{VALID_COLUMNS[0.05]}_pct")
     write_table(table, out / "tables", "training", caption)
+    spread_caption = "Runs trained with several seeds (NAME_s<seed>): final validation accuracy (%) at 5 % across the seeds."
+    write_table(spread, out / "tables", "seed_spread", spread_caption)
     return table
+
+
+SEEDED_RUN = re.compile(r"(?P<group>.+)_s(?P<seed>\d+)")
+SPREAD_COLUMNS = ["group", "seeds", "column", "mean", "sd", "min", "max", "values"]
+
+
+def seed_spread(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean, standard deviation, min and max of `column` over the runs of each group of seeds
+    (runs named GROUP_s<seed>, as the workflow names a row with several seeds), and the values."""
+    rows = []
+    matches = [(SEEDED_RUN.fullmatch(run), value) for run, value in zip(table["run"], table[column])]
+    groups: dict[str, list[tuple[int, float]]] = {}
+    for match, value in matches:
+        if match is not None:
+            groups.setdefault(match["group"], []).append((int(match["seed"]), float(value)))
+    for group, members in groups.items():
+        if len(members) < 2:
+            continue
+        values = [value for _, value in sorted(members)]
+        rows.append(
+            {
+                "group": group,
+                "seeds": len(values),
+                "column": column,
+                "mean": float(np.mean(values)),
+                "sd": float(np.std(values, ddof=1)),
+                "min": min(values),
+                "max": max(values),
+                "values": " ".join(f"{value:g}" for value in values),
+            }
+        )
+    return pd.DataFrame(rows, columns=SPREAD_COLUMNS)
