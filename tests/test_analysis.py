@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import synthetic_results as synthetic
+from mathformer import plots
 from mathformer.analysis import claims as claims_module
 from mathformer.analysis.claims import claims_table, describe_rule, judge, load_claims, parse_claim
 from mathformer.analysis.failures import (
@@ -504,3 +505,15 @@ def test_seed_spread_summarises_each_group_of_seeds():
     line = spread.iloc[0]
     assert (line["seeds"], line["mean"], line["sd"], line["min"], line["max"]) == (3, 92.0, 2.0, 90.0, 94.0)
     assert line["values"] == "90 92 94"
+
+
+def test_roughly_right_figure_draws_a_run_whose_failures_never_decode(tmp_path):
+    # No decoded failure at any tolerance: every failed_* share and its interval is NaN.
+    table = pd.DataFrame({"run": "a", "tolerance_pct": [0.5, 1.0, 5.0], "accuracy_pct": [0.0, 50.0, 100.0]})
+    for column in ("accuracy_pct", "failed_eigenvalues_pct", "all_eigenvalues_pct"):
+        values = table["accuracy_pct"] if column == "accuracy_pct" else pd.Series([np.nan] * 3)
+        table[column] = values
+        table[f"{column}_low"], table[f"{column}_high"] = values - 1, values + 1
+    with plots.style():
+        paths = plots.save_figure(plots.roughly_right_figure(table), tmp_path, "rr", "caption")
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG"

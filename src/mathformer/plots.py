@@ -114,8 +114,11 @@ def roughly_right_figure(table: pd.DataFrame) -> Figure:
                 name = key if key == "accuracy_pct" else f"{population}_{key}"
                 if name in rows and not (population == "failed" and key == "accuracy_pct"):
                     ax.plot(rows["tolerance_pct"], rows[name], line, color=colour, marker="o", markersize=3, label=label)
-                    if f"{name}_low" in rows:  # the 95 % Wilson interval as a band
-                        ax.fill_between(rows["tolerance_pct"], rows[f"{name}_low"], rows[f"{name}_high"], color=colour, alpha=0.15, linewidth=0)
+                    if f"{name}_low" in rows:  # the 95 % Wilson interval as a band, where it exists
+                        low, high = rows[f"{name}_low"].to_numpy(float), rows[f"{name}_high"].to_numpy(float)
+                        known = np.isfinite(low) & np.isfinite(high)
+                        if known.any():
+                            ax.fill_between(rows["tolerance_pct"].to_numpy(float)[known], low[known], high[known], color=colour, alpha=0.15, linewidth=0)
             ax.set_xscale("log")
             ax.set_xlabel("tolerance (%, log scale)")
             _percent_axis(ax, "share of all predictions (%)" if population == "all" else "share of decoded failures (%)")
