@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 
@@ -177,7 +178,7 @@ def check_decoding(cfg: RunConfig, device: torch.device, count: int) -> dict:
     vocab = cfg.vocabulary()
     problem = cfg.problem()
     model = Seq2Seq(cfg.model_config(vocab)).to(device).eval()
-    inputs, _ = problem.sample(count, __import__("numpy").random.default_rng(0))
+    inputs, _ = problem.sample(count, np.random.default_rng(0))
     precision = "bf16" if device.type == "cuda" else "fp32"
     start = time.perf_counter()
     decode_test_set(model, vocab, inputs, problem.target_shape, 1, 1024, progress=False, precision=precision)

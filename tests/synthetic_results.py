@@ -18,6 +18,7 @@ import yaml
 
 from mathformer.config import RunConfig
 from mathformer.evaluate import predictions_table
+from mathformer.intervals import wilson
 from mathformer.summaries import write_summary
 from mathformer.metrics import problem_features
 from mathformer.problems import SPECTRA, Problem
@@ -83,7 +84,9 @@ def ood_summaries(folder: Path, accuracy: dict[tuple[str, str], float]) -> dict[
     for (train, test), share in accuracy.items():
         path = folder / f"{train}__{test}.json"
         shares = {"0.05": share, "0.02": share / 2, "0.01": share / 4, "0.005": 0.0}
-        write_summary({"run": train, "test_set": test, "task": "eigenvalues", "count": 100, "decoded": 100, "accuracy": shares}, path)
+        intervals = {key: [float(bound) for bound in wilson(round(value * 100), 100)] for key, value in shares.items()}
+        summary = {"run": train, "test_set": test, "task": "eigenvalues", "count": 100, "decoded": 100}
+        write_summary(summary | {"accuracy": shares, "accuracy_interval": intervals}, path)
         paths[(train, test)] = path
     return paths
 

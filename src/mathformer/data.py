@@ -179,6 +179,7 @@ class TrainingStream(IterableDataset):
 
     def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         if self.fixed is None:
+            # One size draws no number for the choice: a run without n_min keeps its old stream.
             problem = self.problems[0] if len(self.problems) == 1 else self.problems[rng.integers(len(self.problems))]
             return problem.sample(self.batch_size, rng)
         rows = rng.integers(len(self.fixed), size=self.batch_size)

@@ -61,9 +61,20 @@ def read_summary(path: str | os.PathLike) -> dict[str, Any]:
     return summary
 
 
+def _at_tolerance(summary: Mapping[str, Any], key: str, tolerance: float) -> Any:
+    """The entry of `summary[key]` (keyed by tolerances as strings) for `tolerance`."""
+    for text, value in summary.get(key, {}).items():
+        if math.isclose(float(text), tolerance):
+            return value
+    raise ValueError(f"summary of run {summary.get('run')!r} has no {key} at tolerance {tolerance}; it has {', '.join(summary.get(key, {}))}")
+
+
 def summary_accuracy(summary: Mapping[str, Any], tolerance: float) -> float:
-    """Accuracy (a share, 0..1) at `tolerance` from a summary, whose keys are tolerances as strings."""
-    for key, value in summary["accuracy"].items():
-        if math.isclose(float(key), tolerance):
-            return float(value)
-    raise ValueError(f"summary of run {summary.get('run')!r} has no accuracy at tolerance {tolerance}; it has {', '.join(summary['accuracy'])}")
+    """Accuracy (a share, 0..1) at `tolerance` from a summary."""
+    return float(_at_tolerance(summary, "accuracy", tolerance))
+
+
+def summary_interval(summary: Mapping[str, Any], tolerance: float) -> tuple[float, float]:
+    """The 95 % Wilson interval (shares) of the accuracy at `tolerance`, as `summarise` stored it."""
+    low, high = _at_tolerance(summary, "accuracy_interval", tolerance)
+    return float(low), float(high)

@@ -246,16 +246,16 @@ class _Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
 
-    def resume(self) -> str:
+    def resume(self) -> str | None:
         """Load ckpt/state.pt when it is an unfinished state of this config.
 
-        Returns what happened, for the log: "resumed", "fresh" (no state), or why a state was
-        discarded (another config, or a finished run). A damaged file is an error: it may be the
-        only copy of hours of training, so the user decides.
+        Returns the line for the log: where it resumed, or why a state was discarded (another
+        config, or a finished run); None when there was no state. A damaged file is an error: it
+        may be the only copy of hours of training, so the user decides.
         """
         path = self.ckpt_path
         if not path.exists():
-            return "fresh"
+            return None
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # any failure to unpickle means the file cannot be trusted
@@ -284,7 +284,7 @@ class _Trainer:
             raise ValueError(f"corrupt checkpoint {path} ({_first_line(error)}); delete it to start over") from None
         self.last_lr = learning_rate(self.cfg, max(self.state.step - 1, 0), self.total_steps)
         self.checkpoint_step = self.state.step
-        return "resumed"
+        return f"resumed from {path} at step {self.state.step}"
 
     def save_checkpoint(self) -> None:
         self._read_losses()  # never save the state of a run whose loss has gone non-finite
@@ -504,8 +504,8 @@ class _Trainer:
 def _load_eval_sets(cfg: RunConfig, valid: str | Path, tests: Mapping[str, str | Path]) -> list[_EvalSet]:
     """The validation set first, then the named test sets; all must be this run's task and n."""
     for name in tests:
-        if not name.isidentifier() or name == "valid":
-            raise ValueError(f"test set name {name!r} must be a word (letters, digits, _) other than 'valid'")
+        if not name.isidentifier() or name == VALID:
+            raise ValueError(f"test set name {name!r} must be a word (letters, digits, _) other than {VALID!r}")
     vocab = cfg.vocabulary()
     sets = []
     for name, path in {VALID: valid, **tests}.items():
@@ -561,13 +561,13 @@ def train(
             raise ValueError(f"{train_data} holds {fixed_train.problem}, but this run trains {cfg.problem()}")
     with _run_lock(run_dir):
         trainer = _Trainer(cfg, run_dir, eval_sets, resolved_device, workers, eval_batch_size, fixed_train)
-        how = trainer.resume()
+        resumed = trainer.resume()
         _write_run_files(run_dir, cfg)
-        if how == "resumed" and trainer.state.log_rows:
+        if trainer.state.log_rows:  # only a resumed state has rows: rewrite them with today's sets
             trainer.write_log()
         progress = _Progress(trainer.total_steps * cfg.batch_size, trainer.state.step * cfg.batch_size)
-        if how != "fresh":
-            progress.line(how if how != "resumed" else f"resumed from {trainer.ckpt_path} at step {trainer.state.step}")
+        if resumed is not None:
+            progress.line(resumed)
         trainer.run(progress)
         warning = divergence_warning(trainer.state.log_rows)
         if warning:

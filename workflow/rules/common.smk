@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mathformer.analysis import ANALYSIS_TASKS, FAILURE_ANALYSES
 from mathformer.analysis import outputs as analysis_outputs_of
+from mathformer.analysis.training import seeded_run_name
 from mathformer.config import OPERATIONAL_FIELDS, RunConfig
 from mathformer.data import dataset_seed
 from mathformer.problems import LAWS, SPECTRA, TASKS
@@ -29,13 +30,12 @@ def seed_run_names(name: str, seeds: list[int] | None) -> dict[str, int | None]:
     """The runs a row becomes: itself, or one `<name>_s<seed>` per seed when it lists several."""
     if not seeds or len(seeds) == 1:
         return {name: seeds[0] if seeds else None}
-    return {f"{name}_s{seed}": seed for seed in seeds}
+    return {seeded_run_name(name, seed): seed for seed in seeds}
 
 
 def load_runs(rows: list[dict], defaults: dict) -> dict[str, dict]:
-    """name -> {"settings": RunConfig, "analyses": [...], "group": row name}; a row listing
-    several `seeds` gives one run per seed (`<name>_s<seed>`), grouped under its name. Stops at
-    the first bad row, naming it."""
+    """name -> {"settings": RunConfig, "analyses": [...]}; a row listing several `seeds` gives
+    one run per seed (`<name>_s<seed>`). Stops at the first bad row, naming it."""
     workflow_keys = ("name", "experiment", "analyses", "seeds")
     runs = {}
     for row in rows:
@@ -57,7 +57,7 @@ def load_runs(rows: list[dict], defaults: dict) -> dict[str, dict]:
                         f"config run {name!r}: analysis {analysis!r} does not apply to task "
                         f"{run_config.task!r}; it applies to {', '.join(ANALYSIS_TASKS[analysis])}"
                     )
-            runs[name] = {"settings": run_config, "analyses": list(row.get("analyses", [])), "group": row["name"]}
+            runs[name] = {"settings": run_config, "analyses": list(row.get("analyses", []))}
     return runs
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import roc_curve
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -320,7 +320,7 @@ def score_predictor(
     fpr, tpr, _ = roc_curve(test_labels, test_scores)
     auc_low, auc_high = bootstrap(auc, test_labels, test_scores)
     return Score(
-        auc=float(roc_auc_score(test_labels, test_scores)),
+        auc=auc(test_labels, test_scores),
         auc_low=float(auc_low),
         auc_high=float(auc_high),
         accuracy=float(np.mean((test_scores > accuracy_threshold) == test_labels)),
@@ -426,8 +426,10 @@ def threshold_scores(
 ) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
     """One feature as a failure score, its direction (do failures have larger or smaller values?)
     learnt on the training rows: (training AUC, (training scores, held-out scores))."""
-    sign = 1.0 if roc_auc_score(labels[train], column[train]) >= 0.5 else -1.0
-    return roc_auc_score(labels[train], sign * column[train]), (sign * column[train], sign * column[test])
+    train_auc = auc(labels[train], column[train])
+    sign = 1.0 if train_auc >= 0.5 else -1.0
+    # Turning the score around turns its AUC into 1 - AUC (ties count half either way).
+    return max(train_auc, 1.0 - train_auc), (sign * column[train], sign * column[test])
 
 
 def logistic_scores(

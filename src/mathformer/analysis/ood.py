@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from mathformer import plots
-from mathformer.intervals import wilson
 from mathformer.problems import SPECTRA
-from mathformer.summaries import read_summary, summary_accuracy
+from mathformer.summaries import read_summary, summary_accuracy, summary_interval
 from mathformer.tables import write_table
 from mathformer.train_log import VALID, parse_accuracy_column, read_log
 
@@ -75,9 +74,8 @@ def accuracy_intervals(summaries: Mapping[tuple[str, str], Mapping[str, Any]], t
     train_spectrum, test_spectrum, count, accuracy_pct, accuracy_pct_low, accuracy_pct_high."""
     rows = []
     for (train, test), summary in summaries.items():
-        share, count = summary_accuracy(summary, tolerance), int(summary.get("count", 0))
-        low, high = wilson(round(share * count), count)
-        rows.append({"train_spectrum": train, "test_spectrum": test, "count": count, "accuracy_pct": 100 * share, "accuracy_pct_low": 100 * float(low), "accuracy_pct_high": 100 * float(high)})
+        share, (low, high) = summary_accuracy(summary, tolerance), summary_interval(summary, tolerance)
+        rows.append({"train_spectrum": train, "test_spectrum": test, "count": int(summary["count"]), "accuracy_pct": 100 * share, "accuracy_pct_low": 100 * low, "accuracy_pct_high": 100 * high})
     table = pd.DataFrame(rows)
     order = {name: i for i, name in enumerate(spectrum_order([*table["train_spectrum"], *table["test_spectrum"]]))}
     return table.sort_values(["train_spectrum", "test_spectrum"], key=lambda column: column.map(order), ignore_index=True)

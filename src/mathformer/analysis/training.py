@@ -84,7 +84,15 @@ def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str |
     return table
 
 
+# A config row with several seeds becomes one run per seed, named by `seeded_run_name`; the
+# spread table finds the groups again by SEEDED_RUN.
 SEEDED_RUN = re.compile(r"(?P<group>.+)_s(?P<seed>\d+)")
+
+
+def seeded_run_name(name: str, seed: int) -> str:
+    return f"{name}_s{seed}"
+
+
 SPREAD_COLUMNS = ["group", "seeds", "column", "mean", "sd", "min", "max", "values"]
 
 
