@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from mathformer.config import RunConfig
-from mathformer.evaluate import predictions_table
+from mathformer.predictions import predictions_table
 from mathformer.intervals import wilson
 from mathformer.summaries import write_summary
 from mathformer.metrics import problem_features
@@ -30,9 +30,9 @@ def _list_column(values: np.ndarray) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.ravel(), type=pa.float64()))
 
 
-def scored_table(task: str, inputs: np.ndarray, targets: np.ndarray, predictions: np.ndarray, ok: np.ndarray) -> pa.Table:
+def scored_table(task: str, inputs: np.ndarray, targets: np.ndarray, predictions: np.ndarray, decoded: np.ndarray) -> pa.Table:
     """The evaluate step's table for these predictions, as if the model had read the exact inputs."""
-    return predictions_table(task, inputs, targets, predictions, ok, read_inputs=inputs)
+    return predictions_table(task, inputs, targets, predictions, decoded, read_inputs=inputs)
 
 
 def write_table(table: pa.Table, path: Path, task: str, n: int, spectrum: str = "semicircle") -> Path:
@@ -72,10 +72,10 @@ def inversion_predictions(count: int = 600, n: int = 3, cond_limit: float = 30.0
     predictions = targets.copy()
     # P = M^-1 (I + E) gives M P - I = E; E = 0.5 I makes the error n * 0.5 / n = 0.5.
     predictions[ill] = targets[ill] * 1.5
-    ok = np.ones(count, dtype=bool)
-    ok[:5] = False
-    predictions[~ok] = np.nan
-    return scored_table("inversion", inputs, targets, predictions, ok), ill
+    decoded = np.ones(count, dtype=bool)
+    decoded[:5] = False
+    predictions[~decoded] = np.nan
+    return scored_table("inversion", inputs, targets, predictions, decoded), ill
 
 
 def ood_summaries(folder: Path, accuracy: dict[tuple[str, str], float]) -> dict[tuple[str, str], Path]:

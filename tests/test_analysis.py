@@ -64,7 +64,7 @@ def test_roughly_right_counts_each_part_over_all_and_over_failures():
     frame = pd.DataFrame(
         {
             "error": np.append(errors, [np.inf, np.inf]),  # two predictions that did not decode
-            "decodes": np.append(np.ones(1000, bool), [False, False]),
+            "decoded": np.append(np.ones(1000, bool), [False, False]),
             "eigenvalue_error_paper": np.append(np.zeros(1000), [np.nan, np.nan]),
             "norm_error_paper": np.append(np.zeros(1000), [np.nan, np.nan]),
             # Orthogonality breaks exactly as much as the task error: failures are the non-orthogonal ones.
@@ -157,7 +157,7 @@ def test_random_failures_give_chance_auc():
     count = 4000
     frame = pd.DataFrame(
         {
-            "decodes": True,
+            "decoded": True,
             "error": rng.choice([0.0, 1.0], size=count),
             "input_cond": rng.lognormal(2, 1, count),
             "min_eigengap": rng.random(count),
@@ -171,7 +171,7 @@ def test_random_failures_give_chance_auc():
 
 
 def test_a_split_needs_both_outcomes():
-    frame = pd.DataFrame({"decodes": True, "error": np.zeros(50), "input_cond": np.arange(1.0, 51.0)})
+    frame = pd.DataFrame({"decoded": True, "error": np.zeros(50), "input_cond": np.arange(1.0, 51.0)})
     predictors, curves = failure_predictors(frame, "inversion", "all-right")
     assert predictors.empty and curves.empty
 

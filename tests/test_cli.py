@@ -208,7 +208,7 @@ def _predictions_with_metadata(tmp_path, metadata: bytes):
     import pyarrow.parquet as pq
 
     path = tmp_path / "bad.parquet"
-    table = pa.table({"error": [0.1], "decodes": [True]})
+    table = pa.table({"error": [0.1], "decoded": [True]})
     pq.write_table(table.replace_schema_metadata({b"mathformer": metadata}), path)
     return path
 

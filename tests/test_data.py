@@ -142,8 +142,8 @@ def test_stream_batches_are_encoded_problems():
     assert src.dtype == tgt.dtype == torch.int64
     assert src.shape == (8, VOCAB.source_length(EIGENVALUES.input_shape))
     assert tgt.shape == (8, VOCAB.target_length(EIGENVALUES.target_shape))
-    values, ok = VOCAB.decode_target(tgt.numpy(), EIGENVALUES.target_shape)
-    assert ok.all()
+    values, decoded = VOCAB.decode_target(tgt.numpy(), EIGENVALUES.target_shape)
+    assert decoded.all()
     assert (np.diff(values, axis=1) >= 0).all()  # eigenvalues come sorted
 
 

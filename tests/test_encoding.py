@@ -230,8 +230,8 @@ def test_batch_round_trip_through_the_vocabulary(source, target, shape):
     assert vocab.readable_source(src[0])[: len(shape)] == [f"D{d}" for d in shape]
 
     for decode, ids, encoding in ((vocab.decode_target, tgt, target), (vocab.decode_source, src, source)):
-        values, ok = decode(ids, shape)
-        assert ok.all()
+        values, decoded = decode(ids, shape)
+        assert decoded.all()
         assert values.shape == (7, *shape)
         expected, _ = get_encoding(encoding).decode(get_encoding(encoding).encode(arrays))
         assert np.array_equal(values, expected)
@@ -247,8 +247,8 @@ def test_target_decoding_ignores_padding_and_accepts_a_missing_bos():
     without_bos = tgt[:, 1:]
     reference, _ = vocab.decode_target(tgt, (5,))
     for ids in (padded, without_bos):
-        values, ok = vocab.decode_target(ids, (5,))
-        assert ok.all() and np.array_equal(values, reference)
+        values, decoded = vocab.decode_target(ids, (5,))
+        assert decoded.all() and np.array_equal(values, reference)
 
 
 def _malformed_rows(vocab: Vocabulary, tgt: np.ndarray) -> dict[str, np.ndarray]:
@@ -287,8 +287,8 @@ def test_every_malformed_row_fails_alone():
     for name, bad_row in _malformed_rows(vocab, tgt[2]).items():
         ids = tgt.copy()
         ids[2] = bad_row
-        values, ok = vocab.decode_target(ids, (5, 5))
-        assert ok.tolist() == [True, True, False, True], name
+        values, decoded = vocab.decode_target(ids, (5, 5))
+        assert decoded.tolist() == [True, True, False, True], name
         assert np.isnan(values[2]).all(), name
         assert np.array_equal(values[[0, 1, 3]], good[[0, 1, 3]]), name
 
@@ -297,10 +297,10 @@ def test_decoding_for_the_wrong_shape_fails_without_raising():
     vocab = Vocabulary("FP15", "P10")
     vectors = vocab.encode_target(np.ones((2, 5)))
     for shape in [(5, 5), (4,), (6,), (1, 5)]:
-        values, ok = vocab.decode_target(vectors, shape)
-        assert not ok.any() and np.isnan(values).all() and values.shape == (2, *shape)
-    values, ok = vocab.decode_target(np.zeros((3, 0), dtype=np.int64), (5,))
-    assert not ok.any() and values.shape == (3, 5)
+        values, decoded = vocab.decode_target(vectors, shape)
+        assert not decoded.any() and np.isnan(values).all() and values.shape == (2, *shape)
+    values, decoded = vocab.decode_target(np.zeros((3, 0), dtype=np.int64), (5,))
+    assert not decoded.any() and values.shape == (3, 5)
 
 
 def test_bad_shapes_and_arrays_are_refused():

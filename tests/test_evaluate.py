@@ -14,12 +14,12 @@ from mathformer.config import RunConfig
 from mathformer.data import generate_dataset, save_dataset
 from mathformer.encoding import BOS, EOS, Vocabulary
 from mathformer.decoding import CONFIDENCE_COLUMNS
-from mathformer.evaluate import BASE_COLUMNS, evaluate, predictions_table
+from mathformer.evaluate import evaluate
 from mathformer.summaries import summarise
 from mathformer.model_files import load_model, model_file_contents
 from mathformer.metrics import TOLERANCES, accuracy, prediction_properties, problem_features
 from mathformer.model import Seq2Seq
-from mathformer.predictions import read_predictions, stack_column, write_predictions
+from mathformer.predictions import BASE_COLUMNS, predictions_table, read_predictions, stack_column, write_predictions
 from mathformer.problems import TASKS, Problem
 
 TOLERANCE_KEYS = [str(t) for t in TOLERANCES]
@@ -65,9 +65,9 @@ def test_summary_counts_a_mixed_table():
     problem, inputs, targets = sample("eigenvalues", count=10)
     predictions = targets.copy()
     predictions[:3] *= 1.03  # 3 % off: right at 5 %, wrong at 2 % and below
-    ok = np.ones(10, dtype=bool)
-    ok[-2:] = False
-    summary = summarise(predictions_table("eigenvalues", inputs, targets, predictions, ok, read_inputs=inputs))
+    decoded = np.ones(10, dtype=bool)
+    decoded[-2:] = False
+    summary = summarise(predictions_table("eigenvalues", inputs, targets, predictions, decoded, read_inputs=inputs))
     assert summary["count"] == 10 and summary["decoded"] == 8
     assert summary["accuracy"] == pytest.approx({"0.05": 0.8, "0.02": 0.5, "0.01": 0.5, "0.005": 0.5})
 
@@ -82,21 +82,21 @@ def test_summarise_rejects_an_empty_table():
 @pytest.mark.parametrize("task", TASKS)
 def test_table_round_trips_with_contract_columns_and_metadata(task, tmp_path):
     problem, inputs, targets = sample(task, count=6)
-    ok = np.array([True, True, False, True, False, True])
-    predictions = np.where(ok.reshape(-1, *[1] * (targets.ndim - 1)), targets * 1.001, np.nan)
+    decoded = np.array([True, True, False, True, False, True])
+    predictions = np.where(decoded.reshape(-1, *[1] * (targets.ndim - 1)), targets * 1.001, np.nan)
     metadata = {"task": task, "n": problem.n, "target_shape": list(problem.target_shape)}
-    write_predictions(predictions_table(task, inputs, targets, predictions, ok, read_inputs=inputs), metadata, tmp_path / "p.parquet")
+    write_predictions(predictions_table(task, inputs, targets, predictions, decoded, read_inputs=inputs), metadata, tmp_path / "p.parquet")
 
     frame, read_metadata = read_predictions(tmp_path / "p.parquet")
     assert read_metadata == metadata
-    extra = {*problem_features(task, inputs), *prediction_properties(task, inputs, predictions, ok, targets)}
+    extra = {*problem_features(task, inputs), *prediction_properties(task, inputs, predictions, decoded, targets)}
     assert list(frame.columns[: len(BASE_COLUMNS)]) == list(BASE_COLUMNS)
     assert set(frame.columns) == set(BASE_COLUMNS) | extra
     assert frame["index"].tolist() == list(range(6))
     np.testing.assert_array_equal(stack_column(frame, "input", problem.input_shape), inputs)
     np.testing.assert_array_equal(stack_column(frame, "target", problem.target_shape), targets)
     np.testing.assert_array_equal(stack_column(frame, "prediction", problem.target_shape), predictions)
-    assert frame["decodes"].tolist() == ok.tolist()
+    assert frame["decoded"].tolist() == decoded.tolist()
 
 
 def test_read_predictions_rejects_a_foreign_parquet(tmp_path):
@@ -211,10 +211,10 @@ def test_beam_one_is_greedy_decoding(run):
     model, _, vocab, _ = load_model(run["model"])
     inputs = stack_column(frame, "input", (2, 2))
     tokens = reference_greedy(model, torch.from_numpy(vocab.encode_source(inputs)), vocab.target_length((2,)))
-    expected, ok = vocab.decode_target(tokens.numpy(), (2,))
-    assert frame["decodes"].tolist() == ok.tolist()
+    expected, decoded = vocab.decode_target(tokens.numpy(), (2,))
+    assert frame["decoded"].tolist() == decoded.tolist()
     np.testing.assert_array_equal(stack_column(frame, "prediction", (2,)), expected)
-    assert ok.any()
+    assert decoded.any()
 
 
 def test_beam_search_evaluates_too(run):
@@ -228,8 +228,8 @@ def test_undecodable_predictions_are_failures_not_errors(run):
     # An untrained model writes token soup: every row must still get a row, a flag and an error.
     summary, parquet, _ = run_evaluate(run, "untrained", "fresh", "untrained")
     frame, _ = read_predictions(parquet)
-    assert summary["count"] == 24 and summary["decoded"] == int(frame["decodes"].sum())
-    failed = frame[~frame["decodes"]]
+    assert summary["count"] == 24 and summary["decoded"] == int(frame["decoded"].sum())
+    failed = frame[~frame["decoded"]]
     assert len(failed) > 0
     assert np.isinf(failed["error"]).all()
     assert np.isnan(stack_column(failed, "prediction")).all()
@@ -292,8 +292,8 @@ def test_an_oracle_of_the_rounded_problem_scores_as_the_papers_ideal_model(task,
     vocab = Vocabulary("FP15", "P1000")
     read = vocab.read_source(inputs)
     assert 0 < np.abs(read - inputs).max() <= 0.05  # 3 significant digits of coefficients up to 10
-    written, ok = vocab.decode_target(vocab.encode_target(oracle_answers(task, read)), problem.target_shape)
-    frame = predictions_table(task, inputs, targets, written, ok, read_inputs=read).to_pandas()
+    written, decoded = vocab.decode_target(vocab.encode_target(oracle_answers(task, read)), problem.target_shape)
+    frame = predictions_table(task, inputs, targets, written, decoded, read_inputs=read).to_pandas()
     scored = summarise(frame)["accuracy"]
     for tolerance, (paper_pct, slack) in expected.items():
         assert abs(100 * scored[str(tolerance)] - paper_pct) <= slack, (tolerance, scored)

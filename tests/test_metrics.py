@@ -128,11 +128,11 @@ def test_failed_rows_are_inf_and_wrong_at_every_tolerance(task: str) -> None:
     else:
         solution = np.linalg.inv(matrices)
     predictions = solution.copy()
-    ok = np.array([True, False, True, True, False, True])
-    predictions[~ok] = np.nan  # what decode_target writes for malformed rows
+    decoded = np.array([True, False, True, True, False, True])
+    predictions[~decoded] = np.nan  # what decode_target writes for malformed rows
     predictions[2].flat[0] = np.inf  # decodes (an overflow token) but is not finite
     with np.errstate(all="raise"):  # no warning may escape from the bad rows
-        errors = task_error(task, matrices, predictions, ok, solution)
+        errors = task_error(task, matrices, predictions, decoded, solution)
     assert np.isinf(errors[[1, 2, 4]]).all()
     assert (errors[[0, 3, 5]] < 1e-9).all()
     assert correct(errors).tolist() == [[row in (0, 3, 5)] * len(TOLERANCES) for row in range(6)]
@@ -239,11 +239,11 @@ def test_problem_features_by_hand() -> None:
 def test_prediction_properties_columns_and_nan_rows() -> None:
     matrices = symmetric_batch(18, count=4)
     solution = eigen_solution(matrices)
-    ok = np.array([True, False, True, True])
+    decoded = np.array([True, False, True, True])
     predictions = solution.copy()
     predictions[1] = np.nan
     predictions[2, 1:, :] *= 1.02  # every eigenvector 2 % too long
-    properties = prediction_properties("eigenvectors", matrices, predictions, ok, solution)
+    properties = prediction_properties("eigenvectors", matrices, predictions, decoded, solution)
     assert list(properties) == [
         "eigenvalue_error_paper",
         "norm_error_paper",
@@ -260,11 +260,11 @@ def test_prediction_properties_columns_and_nan_rows() -> None:
     np.testing.assert_allclose(properties["pred_vectors_cond"][[0, 2, 3]], 1.0)
 
     values = solution[:, 0, :]
-    assert list(prediction_properties("eigenvalues", matrices, values, ok, values)) == [
+    assert list(prediction_properties("eigenvalues", matrices, values, decoded, values)) == [
         "eigenvalue_error"
     ]
     inverses = np.linalg.inv(matrices)
-    inverse_props = prediction_properties("syminverse", matrices, inverses, ok, inverses)
+    inverse_props = prediction_properties("syminverse", matrices, inverses, decoded, inverses)
     assert list(inverse_props) == ["inverse_distance"]
     assert np.isnan(inverse_props["inverse_distance"][1])
 
@@ -289,7 +289,7 @@ def test_shape_mismatches_name_the_shapes() -> None:
     matrices = symmetric_batch(20, count=2)
     with pytest.raises(ValueError, match=r"\(2, 6, 5\).*got \(2, 5\)"):
         task_error("eigenvectors", matrices, np.zeros((2, 5)), np.ones(2, bool), np.zeros((2, 5)))
-    with pytest.raises(ValueError, match=r"ok must have shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"decoded must have shape \(2,\)"):
         task_error("eigenvalues", matrices, np.zeros((2, 5)), np.ones(3, bool), np.zeros((2, 5)))
     with pytest.raises(ValueError, match=r"\(N, n, n\), got \(2, 5\)"):
         orthogonality(np.zeros((2, 5)))

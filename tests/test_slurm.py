@@ -127,7 +127,7 @@ def test_the_smoke_pipeline_runs_through_slurm_as_it_runs_locally(cluster_env, t
         assert json.loads((on_slurm / target).read_text()) == json.loads((local / target).read_text()), target
         expected = pd.read_parquet(local / target.replace(".json", ".parquet"))
         actual = pd.read_parquet(on_slurm / target.replace(".json", ".parquet"))
-        assert (actual["decodes"] == expected["decodes"]).all()
+        assert (actual["decoded"] == expected["decoded"]).all()
         np.testing.assert_array_equal(np.stack(actual["prediction"]), np.stack(expected["prediction"]))
 
 

@@ -26,10 +26,10 @@ def decode_test_set(
     precision: str = "fp32",
     confidence: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Predict every input in batches: (values float64 (N, *target_shape), ok bool (N,)).
+    """Predict every input in batches: (values float64 (N, *target_shape), decoded bool (N,)).
 
     `precision` is the arithmetic (devices.resolve_precision: the run's own, bf16 on CUDA by
-    default). Rows whose tokens do not form a well-formed answer come back with ok False and NaN
+    default). Rows whose tokens do not form a well-formed answer come back with decoded False and NaN
     values. Given a dict, `confidence` is filled with the model's confidence in each answer it
     wrote: `surprisal`, minus the sum of its tokens' log-probabilities (0 when certain), and
     `min_token_prob`, the probability of its least likely token; both from one teacher-forced
@@ -40,14 +40,14 @@ def decode_test_set(
     max_len = vocab.target_length(target_shape)
     count = len(inputs)
     values = np.full((count, *target_shape), np.nan)
-    ok = np.zeros(count, dtype=bool)
+    decoded = np.zeros(count, dtype=bool)
     scores = {name: np.full(count, np.nan) for name in CONFIDENCE_COLUMNS}
     with torch.inference_mode(), autocast(precision, device), tqdm(total=count, unit="matrix", disable=not progress) as bar:
         for start in range(0, count, batch_size):
             stop = min(start + batch_size, count)
             src = torch.from_numpy(source_ids[start:stop]).to(device)
             tokens = model.generate(src, max_len=max_len, beam_size=beam_size)
-            values[start:stop], ok[start:stop] = vocab.decode_target(tokens.cpu().numpy(), target_shape)
+            values[start:stop], decoded[start:stop] = vocab.decode_target(tokens.cpu().numpy(), target_shape)
             if confidence is not None:
                 per_token = model.token_log_probs(src, tokens).float()
                 # PAD positions hold 0 (probability 1): they change neither the sum nor the minimum.
@@ -56,4 +56,4 @@ def decode_test_set(
             bar.update(stop - start)
     if confidence is not None:
         confidence.update(scores)
-    return values, ok
+    return values, decoded

@@ -112,14 +112,14 @@ class NumberEncoding:
         raise NotImplementedError
 
     def _compose(self, meanings: np.ndarray) -> np.ndarray:
-        """Values from per-slot meanings (..., tokens_per_number) of valid numbers."""
+        """Values from per-slot meanings (..., tokens_per_number) of decoded numbers."""
         raise NotImplementedError
 
     def decode(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(values float64 (...), valid bool (...)) from ids (..., tokens_per_number).
+        """(values float64 (...), decoded bool (...)) from ids (..., tokens_per_number).
 
         An invalid number (an id outside this encoding, or of the wrong kind for its slot)
-        decodes to NaN with valid False; this never raises for bad ids.
+        decodes to NaN with decoded False; this never raises for bad ids.
         """
         ids = np.asarray(ids)
         if ids.shape[-1:] != (self.tokens_per_number,):
@@ -130,9 +130,9 @@ class NumberEncoding:
         meanings = self._slot_meaning[slots, np.where(in_vocabulary, ids, 0)]
         meanings = np.where(in_vocabulary, meanings, np.nan)
         wrong_kind = np.isnan(meanings)
-        valid = ~wrong_kind.any(axis=-1)
+        decoded = ~wrong_kind.any(axis=-1)
         values = self._compose(np.where(wrong_kind, 0.0, meanings))
-        return np.where(valid, values, np.nan), valid
+        return np.where(decoded, values, np.nan), decoded
 
     def readable(self, x: float) -> list[str]:
         """The token strings of one number, e.g. P10 readable(-3.14159) == ['-', '3', '1', '4', 'E-2']."""
@@ -382,17 +382,17 @@ class Vocabulary:
         count = int(np.prod(shape))
         local = body[:, len(shape):-1].reshape(len(ids), count, encoding.tokens_per_number)
         # Specials and dimension tokens become negative local ids: invalid numbers.
-        values, valid = encoding.decode(local - self.number_offset)
-        ok = dims_ok & eos_ok & valid.all(axis=1)
-        values[~ok] = np.nan
-        return values.reshape(len(ids), *shape), ok
+        values, numbers_decoded = encoding.decode(local - self.number_offset)
+        decoded = dims_ok & eos_ok & numbers_decoded.all(axis=1)
+        values[~decoded] = np.nan
+        return values.reshape(len(ids), *shape), decoded
 
     def decode_target(self, ids: np.ndarray, shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(values float64 (N, *shape), ok bool (N,)) from target ids (N, L).
+        """(values float64 (N, *shape), decoded bool (N,)) from target ids (N, L).
 
         A leading <bos> is optional; tokens after the expected <eos> are ignored (padding). A row
         with wrong dims, a token of the wrong kind anywhere, no <eos> where the shape puts it, or
-        too few tokens gets ok False and NaN values; bad rows never raise.
+        too few tokens gets decoded False and NaN values; bad rows never raise.
         """
         return self._decode(ids, shape, self.target_encoding, may_start_with_bos=True)
 
@@ -407,8 +407,8 @@ class Vocabulary:
         paper scores a prediction against this matrix, not the exact one it was drawn as.
         """
         matrices = np.asarray(matrices, dtype=np.float64)
-        values, ok = self.decode_source(self.encode_source(matrices), matrices.shape[1:])
-        if not ok.all():  # encode_source only writes well-formed rows; this is a bug, not bad input
+        values, decoded = self.decode_source(self.encode_source(matrices), matrices.shape[1:])
+        if not decoded.all():  # encode_source only writes well-formed rows; this is a bug, not bad input
             raise RuntimeError("a source row did not read back after encoding")
         return values
 

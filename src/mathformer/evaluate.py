@@ -10,11 +10,9 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import torch
 
 from mathformer.config import RunConfig
@@ -22,19 +20,10 @@ from mathformer.data import Dataset, load_dataset
 from mathformer.decoding import decode_test_set
 from mathformer.devices import resolve_precision
 from mathformer.files import versions
-from mathformer.metrics import (
-    TOLERANCES,
-    prediction_properties,
-    problem_features,
-    task_error,
-)
+from mathformer.metrics import TOLERANCES
 from mathformer.model_files import load_model
-from mathformer.predictions import write_predictions
+from mathformer.predictions import predictions_table, write_predictions
 from mathformer.summaries import summarise, write_summary
-
-# The columns every predictions table starts with; metric columns follow them.
-BASE_COLUMNS = ("index", "input", "target", "prediction", "decodes", "error", "error_exact")
-
 
 def check_compatible(run_config: RunConfig, dataset: Dataset, data_path: str | os.PathLike) -> None:
     """Refuse a test set of another task or size than the model was trained on."""
@@ -45,50 +34,6 @@ def check_compatible(run_config: RunConfig, dataset: Dataset, data_path: str | o
             f"test set {str(data_path)!r} is task={data_side[0]} n={data_side[1]} but the model was "
             f"trained for task={model_side[0]} n={model_side[1]}"
         )
-
-
-def _list_column(values: np.ndarray) -> pa.ListArray:
-    """(N, ...) float array -> a parquet list<double> column, one flattened row per matrix."""
-    flat = values.reshape(len(values), -1)
-    offsets = np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.ravel(), type=pa.float64()))
-
-
-def predictions_table(
-    task: str,
-    inputs: np.ndarray,
-    targets: np.ndarray,
-    predictions: np.ndarray,
-    ok: np.ndarray,
-    *,
-    read_inputs: np.ndarray,
-    confidence: Mapping[str, np.ndarray] | None = None,
-) -> pa.Table:
-    """The predictions table of the contract, scored: errors, problem features, prediction properties.
-
-    `read_inputs` are the matrices as the model read them (`Vocabulary.read_source`): as in the
-    paper, `error`, the features and the properties are computed on them. `error_exact` scores
-    the same prediction against the exact input, beside it.
-    """
-    errors = task_error(task, read_inputs, predictions, ok, targets)
-    columns: dict[str, pa.Array] = {
-        "index": pa.array(np.arange(len(inputs), dtype=np.int64)),
-        "input": _list_column(inputs),
-        "target": _list_column(targets),
-        "prediction": _list_column(predictions),
-        "decodes": pa.array(np.asarray(ok, dtype=bool)),
-        "error": pa.array(np.asarray(errors, dtype=np.float64)),
-        "error_exact": pa.array(task_error(task, inputs, predictions, ok, targets)),
-    }
-    # The model's own confidence (decoding.CONFIDENCE_COLUMNS), when the decoder measured it.
-    extra = {
-        **problem_features(task, read_inputs),
-        **prediction_properties(task, read_inputs, predictions, ok, targets),
-        **(confidence or {}),
-    }
-    for name, column in extra.items():
-        columns[name] = pa.array(np.asarray(column, dtype=np.float64))
-    return pa.table(columns)
 
 
 def evaluate(
@@ -122,7 +67,7 @@ def evaluate(
         raise ValueError(f"test set {str(data_path)!r} is empty")
     problem = dataset.problem
     confidence: dict[str, np.ndarray] = {}
-    predictions, ok = decode_test_set(
+    predictions, decoded = decode_test_set(
         model,
         vocab,
         dataset.inputs,
@@ -138,7 +83,7 @@ def evaluate(
         dataset.inputs,
         dataset.targets,
         predictions,
-        ok,
+        decoded,
         read_inputs=vocab.read_source(dataset.inputs),
         confidence=confidence,
     )

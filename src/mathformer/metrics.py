@@ -59,7 +59,7 @@ def _row_all(mask: NDArray[np.bool_]) -> BoolArray:
 
 
 def _validated_batch(
-    task: str, inputs: ArrayLike, predictions: ArrayLike, ok: ArrayLike, targets: ArrayLike
+    task: str, inputs: ArrayLike, predictions: ArrayLike, decoded: ArrayLike, targets: ArrayLike
 ) -> tuple[FloatArray, FloatArray, BoolArray, FloatArray]:
     _check_task(task)
     matrices = _finite_inputs(inputs)
@@ -73,14 +73,14 @@ def _validated_batch(
                 f"{task} {name} must have shape {expected} for inputs of shape "
                 f"{matrices.shape}, got {array.shape}"
             )
-    decoded = np.asarray(ok, dtype=bool)
+    decoded = np.asarray(decoded, dtype=bool)
     if decoded.shape != (count,):
-        raise ValueError(f"ok must have shape {(count,)}, got {decoded.shape}")
+        raise ValueError(f"decoded must have shape {(count,)}, got {decoded.shape}")
     return matrices, predicted, decoded, true
 
 
 def _usable_predictions(
-    predictions: FloatArray, ok: BoolArray, targets: FloatArray
+    predictions: FloatArray, decoded: BoolArray, targets: FloatArray
 ) -> tuple[FloatArray, BoolArray]:
     """Predictions with unusable rows replaced by their targets, and the usable-row mask.
 
@@ -88,7 +88,7 @@ def _usable_predictions(
     linear algebra and arithmetic on clean numbers (no warnings, no LAPACK errors); callers
     overwrite those rows with their failure value afterwards.
     """
-    usable = ok & _row_all(np.isfinite(predictions))
+    usable = decoded & _row_all(np.isfinite(predictions))
     row_mask = usable.reshape((-1,) + (1,) * (predictions.ndim - 1))
     return np.where(row_mask, predictions, targets), usable
 
@@ -122,16 +122,16 @@ def _inverse_residual(matrices: FloatArray, predictions: FloatArray) -> FloatArr
 
 
 def task_error(
-    task: str, inputs: ArrayLike, predictions: ArrayLike, ok: ArrayLike, targets: ArrayLike
+    task: str, inputs: ArrayLike, predictions: ArrayLike, decoded: ArrayLike, targets: ArrayLike
 ) -> FloatArray:
     """The paper's relative error of each prediction, shape (N,).
 
     eigenvalues: sum|p - t| / sum|t|; eigenvectors: sum|V^T M V - D| / sum|D|;
-    inversion and syminverse: sum|M P - I| / n. A row that did not decode (ok False), holds
+    inversion and syminverse: sum|M P - I| / n. A row that did not decode (decoded False), holds
     a non-finite value or whose error is not finite (e.g. all predicted eigenvalues zero) gets
     inf, so it is wrong at every tolerance.
     """
-    matrices, predicted, decoded, true = _validated_batch(task, inputs, predictions, ok, targets)
+    matrices, predicted, decoded, true = _validated_batch(task, inputs, predictions, decoded, targets)
     filled, usable = _usable_predictions(predicted, decoded, true)
     # Finite but huge predictions may overflow, and a zero denominator divides by zero:
     # both give non-finite errors, which become inf below.
@@ -330,9 +330,9 @@ def problem_features(task: str, inputs: ArrayLike) -> dict[str, FloatArray]:
 
 
 def prediction_properties(
-    task: str, inputs: ArrayLike, predictions: ArrayLike, ok: ArrayLike, targets: ArrayLike
+    task: str, inputs: ArrayLike, predictions: ArrayLike, decoded: ArrayLike, targets: ArrayLike
 ) -> dict[str, FloatArray]:
-    """Properties of each predicted solution, each of shape (N,), NaN where ok is False.
+    """Properties of each predicted solution, each of shape (N,), NaN where decoded is False.
 
     eigenvalues: eigenvalue_error. eigenvectors: the paper's notebook definitions
     (eigenvalue_error_paper, norm_error_paper, orthogonality_paper), ours beside them
@@ -341,7 +341,7 @@ def prediction_properties(
     orthogonal). inversion and syminverse: inverse_distance.
     A decoded row with non-finite values keeps what each property gives it (inf or NaN).
     """
-    matrices, predicted, decoded, true = _validated_batch(task, inputs, predictions, ok, targets)
+    matrices, predicted, decoded, true = _validated_batch(task, inputs, predictions, decoded, targets)
     # Not-decoded rows hold NaN; computing on their targets instead keeps the batch clean.
     filled = np.where(decoded.reshape((-1,) + (1,) * (predicted.ndim - 1)), predicted, true)
     if task == "eigenvalues":

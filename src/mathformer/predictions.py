@@ -1,6 +1,7 @@
 """The predictions table on disk: one parquet row per test matrix, JSON metadata under "mathformer".
 
-`mathformer.evaluate` writes it, the analyses read it. Readers can ask for only the columns they
+`predictions_table` builds it from decoded predictions (`mathformer.evaluate` calls it),
+`write_predictions` stores it, the analyses read it. Readers can ask for only the columns they
 need: the list columns (input, target, prediction) are most of a 50,000-row table and most
 analyses need none of them. The module uses pyarrow alone, which keeps torch out of the analysis
 commands.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,56 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mathformer.files import atomic_path
+from mathformer.metrics import prediction_properties, problem_features, task_error
 
 METADATA_KEY = b"mathformer"
 LIST_COLUMNS = ("input", "target", "prediction")
+# The columns every predictions table starts with; metric columns follow them.
+BASE_COLUMNS = ("index", "input", "target", "prediction", "decoded", "error", "error_exact")
+
+
+def _list_column(values: np.ndarray) -> pa.ListArray:
+    """(N, ...) float array -> a parquet list<double> column, one flattened row per matrix."""
+    flat = values.reshape(len(values), -1)
+    offsets = np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.ravel(), type=pa.float64()))
+
+
+def predictions_table(
+    task: str,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    predictions: np.ndarray,
+    decoded: np.ndarray,
+    *,
+    read_inputs: np.ndarray,
+    confidence: Mapping[str, np.ndarray] | None = None,
+) -> pa.Table:
+    """The predictions table of the contract, scored: errors, problem features, prediction properties.
+
+    `read_inputs` are the matrices as the model read them (`Vocabulary.read_source`): as in the
+    paper, `error`, the features and the properties are computed on them. `error_exact` scores
+    the same prediction against the exact input, beside it.
+    """
+    errors = task_error(task, read_inputs, predictions, decoded, targets)
+    columns: dict[str, pa.Array] = {
+        "index": pa.array(np.arange(len(inputs), dtype=np.int64)),
+        "input": _list_column(inputs),
+        "target": _list_column(targets),
+        "prediction": _list_column(predictions),
+        "decoded": pa.array(np.asarray(decoded, dtype=bool)),
+        "error": pa.array(np.asarray(errors, dtype=np.float64)),
+        "error_exact": pa.array(task_error(task, inputs, predictions, decoded, targets)),
+    }
+    # The model's own confidence (decoding.CONFIDENCE_COLUMNS), when the decoder measured it.
+    extra = {
+        **problem_features(task, read_inputs),
+        **prediction_properties(task, read_inputs, predictions, decoded, targets),
+        **(confidence or {}),
+    }
+    for name, column in extra.items():
+        columns[name] = pa.array(np.asarray(column, dtype=np.float64))
+    return pa.table(columns)
 
 
 def write_predictions(table: pa.Table, metadata: dict[str, Any], path: str | os.PathLike) -> None:
@@ -54,7 +102,7 @@ def _is_size(value: object) -> bool:
 
 
 def load_predictions(
-    path: str | os.PathLike, required: Iterable[str] = ("error", "decodes"), lists: Iterable[str] = ()
+    path: str | os.PathLike, required: Iterable[str] = ("error", "decoded"), lists: Iterable[str] = ()
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The scalar columns of a predictions table, plus the list columns named in `lists`, and its metadata.
 

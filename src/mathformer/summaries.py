@@ -28,7 +28,7 @@ from mathformer.metrics import TOLERANCES, accuracy
 def summarise(table: pd.DataFrame | pa.Table) -> dict[str, Any]:
     """Counts and accuracy at each tolerance of a predictions table (keys of `accuracy` as strings, JSON-ready)."""
     if isinstance(table, pa.Table):
-        table = table.select(["decodes", "error"]).to_pandas()
+        table = table.select(["decoded", "error"]).to_pandas()
     if len(table) == 0:
         raise ValueError("cannot score an empty predictions table")
     errors = table["error"].to_numpy(dtype=np.float64)
@@ -37,7 +37,7 @@ def summarise(table: pd.DataFrame | pa.Table) -> dict[str, Any]:
     intervals = {str(tol): [float(bound) for bound in wilson(round(share * count), count)] for tol, share in shares.items()}
     return {
         "count": int(count),
-        "decoded": int(table["decodes"].sum()),
+        "decoded": int(table["decoded"].sum()),
         "accuracy": {str(tol): float(share) for tol, share in shares.items()},
         "accuracy_interval": intervals,  # 95 % Wilson interval of each accuracy, as shares
     }

@@ -376,7 +376,7 @@ class _Trainer:
         scores: dict[str, float] = {}
         for eval_set in self.eval_sets:
             data = eval_set.data
-            values, ok = decode_test_set(
+            values, decoded = decode_test_set(
                 self.model,
                 self.vocab,
                 data.inputs,
@@ -387,7 +387,7 @@ class _Trainer:
                 precision=self.precision,
             )
             # Scored against the matrix the model read, as the paper scores it.
-            errors = task_error(data.problem.task, eval_set.read_inputs, values, ok, data.targets)
+            errors = task_error(data.problem.task, eval_set.read_inputs, values, decoded, data.targets)
             for tolerance, share in accuracy(errors, TOLERANCES).items():
                 scores[accuracy_column(eval_set.name, tolerance)] = share
         self.model.train()

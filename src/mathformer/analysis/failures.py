@@ -111,7 +111,7 @@ def roughly_right_table(
     """
     tol = np.asarray(tolerances, dtype=np.float64)[None, :]
     failed = failed_at(frame["error"].to_numpy()[:, None], tol)
-    decoded = frame["decodes"].to_numpy(dtype=bool)[:, None]
+    decoded = frame["decoded"].to_numpy(dtype=bool)[:, None]
     right = {
         part: frame[column].to_numpy(dtype=np.float64)[:, None] < tol for part, column in ROUGHLY_RIGHT_PARTS.items()
     }
@@ -176,7 +176,7 @@ def outcome_statistics(values: np.ndarray, failed: np.ndarray) -> pd.DataFrame:
 
 
 def _decoded(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["decodes"].to_numpy(dtype=bool)]
+    return frame[frame["decoded"].to_numpy(dtype=bool)]
 
 
 def _statistics_by_tolerance(
@@ -224,7 +224,7 @@ def with_prediction_features(frame: pd.DataFrame, task: str, n: int) -> pd.DataF
         return frame
     predicted = stack_column(frame, "prediction", (n, n))
     cond = condition_number(predicted)
-    cond[~frame["decodes"].to_numpy(dtype=bool)] = np.nan
+    cond[~frame["decoded"].to_numpy(dtype=bool)] = np.nan
     return frame.assign(pred_inverse_cond=cond)
 
 
@@ -484,7 +484,7 @@ def roughly_right(runs: Mapping[str, str | os.PathLike], out_dir: str | os.PathL
     for name, path in runs.items():
         # The task first: a table of another task lacks the columns, and the task says why.
         _check_task(read_metadata(path).get("task"), ("eigenvectors",), f"roughly-right run {name!r} ({path})")
-        frame, metadata = load_predictions(path, required=("error", "decodes", *ROUGHLY_RIGHT_PARTS.values()))
+        frame, metadata = load_predictions(path, required=("error", "decoded", *ROUGHLY_RIGHT_PARTS.values()))
         parts.append(_with_size(roughly_right_table(frame, name), metadata))
         labels.append(describe_run(name, metadata))
     table = pd.concat(parts, ignore_index=True)
@@ -581,4 +581,4 @@ def _stored_columns(task: str) -> tuple[str, ...]:
     """The predictions-table columns `predictability` reads for a task (pred_inverse_cond it computes)."""
     stored = [name for name in PREDICTION_FEATURES[task] if name != "pred_inverse_cond"]
     extra = ["inverse_distance"] if task in INVERSE_TASKS else []
-    return tuple(dict.fromkeys(["error", "decodes", *PROBLEM_FEATURES, CONDITION_OF[task][0], *stored, *extra]))
+    return tuple(dict.fromkeys(["error", "decoded", *PROBLEM_FEATURES, CONDITION_OF[task][0], *stored, *extra]))
