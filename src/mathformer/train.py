@@ -12,51 +12,48 @@ config (operational settings aside) and is not finished: a pre-empted or killed 
 Anything else starts afresh: a state of another config is discarded (the run directory is the
 run's, and its config is what the caller asks for now), and a finished run leaves no state, so
 a rerun (Snakemake's `-f`, or a rerun after a change of code) trains again. Training examples
-are drawn by batch index (see data.TrainingStream), the learning rate is a function of the step,
-and the torch RNG is saved, so on CPU a run interrupted anywhere and resumed ends with the same
-weights as one that never stopped. A lock file keeps a second training out of a run directory.
+are drawn by batch index (see data.TrainingStream) and the learning rate is a function of the
+step, so on CPU a run interrupted anywhere and resumed ends with the same weights as one that
+never stopped. A lock file keeps a second training out of a run directory.
+
+The pieces: `mathformer.checkpoints` owns ckpt/state.pt (what it holds, when it may be resumed),
+`mathformer.validation` the sets scored each epoch, `mathformer.model_files` model.pt and weak.pt,
+`mathformer.train_log` train_log.csv, `mathformer.progress` what is printed; `_Trainer` here is the
+loop that ties them together (a step, an epoch's end, the stop rule, the weak snapshot).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import json
 import math
 import os
 import signal
-import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 import yaml
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
+from mathformer.checkpoints import TrainState, open_checkpoint, restore, save_checkpoint
 from mathformer.config import RunConfig
 from mathformer.data import Dataset, TrainingStream, load_dataset
-from mathformer.decoding import decode_test_set
 from mathformer.devices import autocast, resolve_device, resolve_precision
 from mathformer.files import atomic_path, versions
-from mathformer.metrics import TOLERANCES, accuracy, task_error
 from mathformer.model import Seq2Seq
 from mathformer.model_files import cpu_copy, model_file_contents
 from mathformer.model_files import save as save_torch
+from mathformer.progress import TrainingProgress
 from mathformer.train_log import VALID, accuracy_column, write_log
+from mathformer.validation import EvalSet, load_eval_sets, score_eval_sets
 
-CHECKPOINT_FORMAT = 1
 # Exit status of a run stopped by SIGTERM/SIGUSR1 after saving its state (EX_TEMPFAIL: "try again").
 INTERRUPTED_EXIT_CODE = 75
 # Losses stay on the device and are read back this often: each read is a host-device sync.
 LOSS_READ_STEPS = 50
-# Without a terminal, a progress line at most this often (seconds), plus one per epoch.
-PLAIN_PROGRESS_SECONDS = 60.0
 # A final epoch loss this many times the lowest epoch loss means training diverged (a finite
 # explosion, e.g. too large a learning rate without clipping): the run warns instead of passing
 # silently as a model at 0 %.
@@ -103,48 +100,6 @@ def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-@dataclass
-class _EvalSet:
-    name: str
-    data: Dataset
-    read_inputs: np.ndarray  # data.inputs as the model reads them (Vocabulary.read_source)
-
-
-@dataclass
-class TrainState:
-    """The run's progress that a checkpoint restores (the weak snapshot's weights included); the
-    model, optimizer and scaler states are saved beside it."""
-
-    step: int = 0  # optimizer steps taken = training batches consumed
-    wall_seconds: float = 0.0  # before the current session
-    log_rows: list[dict[str, float]] = field(default_factory=list)
-    epoch_loss_sum: float = 0.0  # over the steps since the last evaluation
-    epoch_loss_steps: int = 0
-    best_accuracy: float = -1.0
-    evals_since_best: int = 0
-    weak: dict[str, Any] | None = None  # {"distance", "epoch", "examples", "valid_accuracy", "state_dict"}
-    stop_reason: str | None = None
-
-
-def _rng_states() -> dict[str, Any]:
-    """The torch RNGs (dropout draws from them); data comes from per-batch numpy generators."""
-    states: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def _set_rng_states(states: Mapping[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
 @contextlib.contextmanager
 def _interrupt_flag() -> Iterator[list[str]]:
     """Collect SIGTERM/SIGUSR1 (SLURM's warnings before a kill or requeue) into a list.
@@ -165,46 +120,6 @@ def _interrupt_flag() -> Iterator[list[str]]:
             signal.signal(signum, handler)
 
 
-class _Progress:
-    """A tqdm bar on a terminal; otherwise plain lines on stderr, one a minute and one per epoch."""
-
-    def __init__(self, total_examples: int, done_examples: int) -> None:
-        self.bar = (
-            tqdm(total=total_examples, initial=done_examples, unit="ex", unit_scale=True, dynamic_ncols=True)
-            if sys.stderr.isatty()
-            else None
-        )
-        self.last_line = time.monotonic()
-        self.accuracy5: float | None = None
-
-    def advance(self, examples: int) -> None:
-        if self.bar is not None:
-            self.bar.update(examples)
-
-    def status(self, examples: int, loss: float, lr: float, accuracy5: float | None) -> None:
-        """Latest loss and learning rate; validation accuracy at 5 % once there is one."""
-        if accuracy5 is not None:
-            self.accuracy5 = accuracy5
-        if self.bar is not None:
-            shown = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}"}
-            if self.accuracy5 is not None:
-                shown["acc5"] = f"{self.accuracy5:.3f}"
-            self.bar.set_postfix(shown, refresh=False)
-        elif time.monotonic() - self.last_line >= PLAIN_PROGRESS_SECONDS:
-            self.line(f"examples {examples}  loss {loss:.4f}  lr {lr:.2e}")
-
-    def line(self, text: str) -> None:
-        self.last_line = time.monotonic()
-        if self.bar is not None:
-            self.bar.write(text, file=sys.stderr)
-        else:
-            print(f"mathformer train: {text}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 class _Trainer:
     """One training session: builds everything, resumes if a checkpoint exists, runs the loop."""
 
@@ -212,7 +127,7 @@ class _Trainer:
         self,
         cfg: RunConfig,
         run_dir: Path,
-        eval_sets: list[_EvalSet],
+        eval_sets: list[EvalSet],
         device: torch.device,
         workers: int,
         eval_batch_size: int,
@@ -247,61 +162,23 @@ class _Trainer:
     # ---- checkpoints -------------------------------------------------------------------------
 
     def resume(self) -> str | None:
-        """Load ckpt/state.pt when it is an unfinished state of this config.
+        """Continue from ckpt/state.pt when it holds an unfinished state of this config.
 
-        Returns the line for the log: where it resumed, or why a state was discarded (another
-        config, or a finished run); None when there was no state. A damaged file is an error: it
-        may be the only copy of hours of training, so the user decides.
+        Returns the line for the log: where it resumed, or why a state was discarded; None when
+        there was no state (see mathformer.checkpoints).
         """
-        path = self.ckpt_path
-        if not path.exists():
-            return None
-        try:
-            saved = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # any failure to unpickle means the file cannot be trusted
-            raise ValueError(f"corrupt checkpoint {path} (torch.load cannot read it); delete it to start over") from None
-        if not isinstance(saved, dict) or saved.get("format_version") != CHECKPOINT_FORMAT:
-            raise ValueError(f"corrupt checkpoint {path} (not a mathformer checkpoint of format {CHECKPOINT_FORMAT})")
-        try:
-            saved_cfg = RunConfig.from_dict(saved["run_config"])
-        except (KeyError, ValueError, TypeError) as error:
-            raise ValueError(f"corrupt checkpoint {path} (its run config: {_first_line(error)})") from None
-        differing = self.cfg.differences(saved_cfg)
-        if differing:
-            details = ", ".join(f"{key} {getattr(saved_cfg, key)!r} -> {getattr(self.cfg, key)!r}" for key in differing)
-            path.unlink()
-            return f"discarded the checkpoint of another config ({details}); training from scratch"
-        if (saved.get("state") or {}).get("stop_reason") is not None:
-            path.unlink()
-            return "discarded the checkpoint of a finished run; training from scratch"
-        try:
-            self.model.load_state_dict(saved["model"])
-            self.optimizer.load_state_dict(saved["optimizer"])
-            self.scaler.load_state_dict(saved["scaler"])
-            self.state = TrainState(**saved["state"])
-            _set_rng_states(saved["rng"])
-        except (KeyError, TypeError, ValueError, RuntimeError) as error:
-            raise ValueError(f"corrupt checkpoint {path} ({_first_line(error)}); delete it to start over") from None
-        self.last_lr = learning_rate(self.cfg, max(self.state.step - 1, 0), self.total_steps)
-        self.checkpoint_step = self.state.step
-        return f"resumed from {path} at step {self.state.step}"
+        opened = open_checkpoint(self.ckpt_path, self.cfg)
+        if opened.saved is not None:
+            self.state = restore(opened.saved, self.ckpt_path, self.model, self.optimizer, self.scaler)
+            self.last_lr = learning_rate(self.cfg, max(self.state.step - 1, 0), self.total_steps)
+            self.checkpoint_step = self.state.step
+        return opened.line
 
     def save_checkpoint(self) -> None:
         self._read_losses()  # never save the state of a run whose loss has gone non-finite
         self.state.wall_seconds = self.wall_seconds()
         self.session_start = time.monotonic()
-        save_torch(
-            {
-                "format_version": CHECKPOINT_FORMAT,
-                "run_config": self.cfg.to_dict(),
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(),
-                "state": dataclasses.asdict(self.state),
-                "rng": _rng_states(),
-            },
-            self.ckpt_path,
-        )
+        save_checkpoint(self.ckpt_path, self.cfg, self.model, self.optimizer, self.scaler, self.state)
         self.last_checkpoint = time.monotonic()
         self.checkpoint_step = self.state.step
 
@@ -371,29 +248,12 @@ class _Trainer:
         return sum(values) / len(values)
 
     def evaluate(self) -> dict[str, float]:
-        """Greedy-decode every evaluation set: {column name: accuracy}."""
         self.model.eval()
-        scores: dict[str, float] = {}
-        for eval_set in self.eval_sets:
-            data = eval_set.data
-            values, decoded = decode_test_set(
-                self.model,
-                self.vocab,
-                data.inputs,
-                data.problem.target_shape,
-                1,
-                self.eval_batch_size,
-                progress=False,
-                precision=self.precision,
-            )
-            # Scored against the matrix the model read, as the paper scores it.
-            errors = task_error(data.problem.task, eval_set.read_inputs, values, decoded, data.targets)
-            for tolerance, share in accuracy(errors, TOLERANCES).items():
-                scores[accuracy_column(eval_set.name, tolerance)] = share
+        scores = score_eval_sets(self.model, self.vocab, self.eval_sets, self.eval_batch_size, self.precision)
         self.model.train()
         return scores
 
-    def end_epoch(self, progress: _Progress) -> None:
+    def end_epoch(self, progress: TrainingProgress) -> None:
         self._read_losses()
         state = self.state
         scores = self.evaluate()
@@ -449,7 +309,7 @@ class _Trainer:
         # blank where an earlier epoch did not score that set.
         write_log(self.state.log_rows, [eval_set.name for eval_set in self.eval_sets[1:]], self.run_dir / "train_log.csv")
 
-    def run(self, progress: _Progress) -> None:
+    def run(self, progress: TrainingProgress) -> None:
         try:
             with _interrupt_flag() as received:
                 batches = self.batches()
@@ -501,21 +361,6 @@ class _Trainer:
         return model_path
 
 
-def _load_eval_sets(cfg: RunConfig, valid: str | Path, tests: Mapping[str, str | Path]) -> list[_EvalSet]:
-    """The validation set first, then the named test sets; all must be this run's task and n."""
-    for name in tests:
-        if not name.isidentifier() or name == VALID:
-            raise ValueError(f"test set name {name!r} must be a word (letters, digits, _) other than {VALID!r}")
-    vocab = cfg.vocabulary()
-    sets = []
-    for name, path in {VALID: valid, **tests}.items():
-        data = load_dataset(path)
-        if (data.problem.task, data.problem.n) != (cfg.task, cfg.n):
-            raise ValueError(f"{path} holds {data.problem.task} with n={data.problem.n}, but this run trains {cfg.task} with n={cfg.n}")
-        sets.append(_EvalSet(name, data, vocab.read_source(data.inputs)))
-    return sets
-
-
 def _write_run_files(run_dir: Path, cfg: RunConfig) -> None:
     with atomic_path(run_dir / "config.yaml") as tmp:
         tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -553,7 +398,7 @@ def train(
     run_dir = Path(run_dir)
     resolved_device = resolve_device(device)
     resolve_precision(cfg.precision, resolved_device)
-    eval_sets = _load_eval_sets(cfg, valid, tests or {})
+    eval_sets = load_eval_sets(cfg, valid, tests or {})
     fixed_train = None
     if train_data is not None:
         fixed_train = load_dataset(train_data)
@@ -565,7 +410,7 @@ def train(
         _write_run_files(run_dir, cfg)
         if trainer.state.log_rows:  # only a resumed state has rows: rewrite them with today's sets
             trainer.write_log()
-        progress = _Progress(trainer.total_steps * cfg.batch_size, trainer.state.step * cfg.batch_size)
+        progress = TrainingProgress(trainer.total_steps * cfg.batch_size, trainer.state.step * cfg.batch_size)
         if resumed is not None:
             progress.line(resumed)
         trainer.run(progress)
