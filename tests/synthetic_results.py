@@ -7,27 +7,19 @@ evaluate step would write for these predictions.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 
 from mathformer.config import RunConfig
-from mathformer.predictions import predictions_table
+from mathformer.predictions import predictions_table, write_predictions
 from mathformer.intervals import wilson
 from mathformer.summaries import write_summary
 from mathformer.metrics import problem_features
 from mathformer.problems import SPECTRA, Problem
-
-
-def _list_column(values: np.ndarray) -> pa.Array:
-    flat = values.reshape(len(values), -1)
-    offsets = np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat.ravel(), type=pa.float64()))
 
 
 def scored_table(task: str, inputs: np.ndarray, targets: np.ndarray, predictions: np.ndarray, decoded: np.ndarray) -> pa.Table:
@@ -37,7 +29,7 @@ def scored_table(task: str, inputs: np.ndarray, targets: np.ndarray, predictions
 
 def write_table(table: pa.Table, path: Path, task: str, n: int, spectrum: str = "semicircle") -> Path:
     metadata = {"task": task, "n": n, "spectrum": spectrum, "train_spectrum": spectrum, "run": path.stem, "target_shape": []}
-    pq.write_table(table.replace_schema_metadata({b"mathformer": json.dumps(metadata).encode()}), path)
+    write_predictions(table, metadata, path)
     return path
 
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+from mathformer import run_files
 from mathformer import train as train_module
 from mathformer.config import RunConfig
 from mathformer.data import generate_dataset, save_dataset
@@ -96,7 +97,7 @@ def finished_run(tmp_path_factory, sets):
 def test_a_run_writes_every_file(finished_run):
     names = {path.name for path in finished_run.iterdir()}
     # No ckpt/: a finished run keeps no resumable state, so a rerun trains again.
-    assert names == {"model.pt", "weak.pt", "train_log.csv", "config.yaml", "env.json", train_module.LOCK_NAME}
+    assert names == {"model.pt", "weak.pt", "train_log.csv", "config.yaml", "env.json", run_files.LOCK}
     saved = yaml.safe_load((finished_run / "config.yaml").read_text())
     assert RunConfig.from_dict(saved) == dataclasses.replace(TINY, weak_accuracy=0.5)
     assert "torch" in (finished_run / "env.json").read_text()
@@ -219,7 +220,7 @@ def test_operational_settings_do_not_stop_a_resume(tmp_path, sets, monkeypatch, 
 
 def test_a_second_training_in_the_same_directory_is_refused(tmp_path, sets):
     tmp_path.mkdir(exist_ok=True)
-    with (tmp_path / train_module.LOCK_NAME).open("a+") as held:
+    with (tmp_path / run_files.LOCK).open("a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         held.write("process 12345\n")
         held.flush()

@@ -46,6 +46,7 @@ from mathformer.files import atomic_path, versions
 from mathformer.model import Seq2Seq
 from mathformer.model_files import cpu_copy, model_file_contents
 from mathformer.model_files import save as save_torch
+from mathformer import run_files
 from mathformer.progress import TrainingProgress
 from mathformer.train_log import VALID, accuracy_column, write_log
 from mathformer.validation import EvalSet, load_eval_sets, score_eval_sets
@@ -58,7 +59,6 @@ LOSS_READ_STEPS = 50
 # explosion, e.g. too large a learning rate without clipping): the run warns instead of passing
 # silently as a model at 0 %.
 DIVERGED_LOSS_RATIO = 2.0
-LOCK_NAME = ".train.lock"
 INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
 
@@ -135,7 +135,7 @@ class _Trainer:
     ) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
-        self.ckpt_path = run_dir / "ckpt" / "state.pt"
+        self.ckpt_path = run_dir / run_files.CHECKPOINT
         self.eval_sets = eval_sets
         self.device = device
         self.precision = resolve_precision(cfg.precision, device)
@@ -307,7 +307,7 @@ class _Trainer:
     def write_log(self) -> None:
         # The sets scored may change when a run resumes: the log keeps the current sets' columns,
         # blank where an earlier epoch did not score that set.
-        write_log(self.state.log_rows, [eval_set.name for eval_set in self.eval_sets[1:]], self.run_dir / "train_log.csv")
+        write_log(self.state.log_rows, [eval_set.name for eval_set in self.eval_sets[1:]], self.run_dir / run_files.TRAIN_LOG)
 
     def run(self, progress: TrainingProgress) -> None:
         try:
@@ -343,8 +343,8 @@ class _Trainer:
             )
             contents["state_dict"] = weak["state_dict"]
             contents["valid_accuracy"] = weak["valid_accuracy"]
-            save_torch(contents, self.run_dir / "weak.pt")
-        model_path = self.run_dir / "model.pt"
+            save_torch(contents, self.run_dir / run_files.WEAK)
+        model_path = self.run_dir / run_files.MODEL
         save_torch(
             model_file_contents(
                 self.model,
@@ -362,9 +362,9 @@ class _Trainer:
 
 
 def _write_run_files(run_dir: Path, cfg: RunConfig) -> None:
-    with atomic_path(run_dir / "config.yaml") as tmp:
+    with atomic_path(run_dir / run_files.CONFIG) as tmp:
         tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    with atomic_path(run_dir / "env.json") as tmp:
+    with atomic_path(run_dir / run_files.ENV) as tmp:
         tmp.write_text(json.dumps(versions(), indent=2) + "\n")
 
 
@@ -440,7 +440,7 @@ def divergence_warning(log_rows: list[dict[str, float]]) -> str | None:
 def _run_lock(run_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the run directory; a second training there is refused at once."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with (run_dir / LOCK_NAME).open("a+") as handle:
+    with (run_dir / run_files.LOCK).open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

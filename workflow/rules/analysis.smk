@@ -56,8 +56,8 @@ rule analyse_ood:
 # How each model trained, and a copy of its training log that git keeps (DVC keeps models/).
 rule analyse_training:
     input:
-        logs=expand("results/{{scale}}/models/{run}/train_log.csv", run=RUNS),
-        configs=expand("results/{{scale}}/models/{run}/config.yaml", run=RUNS),
+        logs=expand(f"{RUN_DIR}/{run_files.TRAIN_LOG}", scale="{scale}", run=RUNS),
+        configs=expand(f"{RUN_DIR}/{run_files.CONFIG}", scale="{scale}", run=RUNS),
     output:
         **analysis_files("training"),
         logs=expand("results/{{scale}}/train_logs/{run}.csv", run=RUNS),

@@ -6,6 +6,7 @@ import shlex
 from dataclasses import fields
 from pathlib import Path
 
+from mathformer import run_files
 from mathformer.analysis import ANALYSIS_TASKS, FAILURE_ANALYSES
 from mathformer.analysis import outputs as analysis_outputs_of
 from mathformer.analysis.training import seeded_run_name
@@ -95,8 +96,19 @@ def weak_runs() -> list[str]:
 
 
 def evaluated_models(name: str) -> list[str]:
-    """The weights of a run that get evaluated: the final model, and the weak snapshot if kept."""
-    return ["model", "weak"] if keeps_weak(name) else ["model"]
+    """The weights of a run that get evaluated: the final model, and the weak snapshot if kept
+    (the stems of their file names, the `weights` wildcard)."""
+    files = [run_files.MODEL, run_files.WEAK] if keeps_weak(name) else [run_files.MODEL]
+    return [Path(file).stem for file in files]
+
+
+# Where a run's files live; the names inside are mathformer.run_files'.
+RUN_DIR = "results/{scale}/models/{run}"
+
+
+def run_outputs(weak: bool) -> dict[str, str]:
+    """The train rule's outputs, by role (model, train_log, config, env, and weak when kept)."""
+    return run_files.declared_outputs(RUN_DIR, weak)
 
 
 # ---- datasets --------------------------------------------------------------------------------
@@ -278,7 +290,7 @@ def ood_summaries() -> dict[str, str]:
 
 
 def ood_logs() -> dict[str, str]:
-    return {name: f"results/{SCALE}/models/{name}/train_log.csv" for name in runs_for("ood")}
+    return {name: f"results/{SCALE}/models/{name}/{run_files.TRAIN_LOG}" for name in runs_for("ood")}
 
 
 def get_ood_summaries(wildcards) -> list[str]:

@@ -8,10 +8,7 @@ rule train:
         valid=get_valid_set,
         monitored=get_monitored_sets,
     output:
-        model="results/{scale}/models/{run}/model.pt",
-        train_log="results/{scale}/models/{run}/train_log.csv",
-        config="results/{scale}/models/{run}/config.yaml",
-        env="results/{scale}/models/{run}/env.json",
+        **run_outputs(weak=False),
     log:
         "logs/{scale}/train/{run}.log",
     benchmark:
@@ -41,10 +38,6 @@ rule train:
 # Runs with `weak_accuracy` also keep weak.pt, the earlier, weaker snapshot the paper analyses.
 use rule train as train_keeping_weak with:
     output:
-        model="results/{scale}/models/{run}/model.pt",
-        train_log="results/{scale}/models/{run}/train_log.csv",
-        config="results/{scale}/models/{run}/config.yaml",
-        env="results/{scale}/models/{run}/env.json",
-        weak="results/{scale}/models/{run}/weak.pt",
+        **run_outputs(weak=True),
     wildcard_constraints:
         run=alternatives(weak_runs()),

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mathformer import run_files
 from mathformer.config import RunConfig, read_config_file
 from mathformer.files import atomic_path
 from mathformer.tables import write_table
@@ -65,8 +66,8 @@ def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str |
     for name, folder in model_dirs.items():
         if not RUN_NAME.fullmatch(name):
             raise ValueError(f"run name {name!r} must be letters, digits, '_' and '-' (it names train_logs/{name}.csv)")
-        log_path = Path(folder) / "train_log.csv"
-        rows.append(training_row(name, read_run_config(Path(folder) / "config.yaml"), read_log(log_path)))
+        log_path = Path(folder) / run_files.TRAIN_LOG
+        rows.append(training_row(name, read_run_config(Path(folder) / run_files.CONFIG), read_log(log_path)))
         logs[name] = log_path.read_bytes()
     # Every input read and checked: only now write, so a bad model folder leaves nothing behind.
     for name, content in logs.items():
