@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import subprocess
@@ -262,3 +263,24 @@ def test_crafted_input_ends_in_one_line(tmp_path, capsys, monkeypatch, valid, ca
         argv = ["analyse", "training", "--model", f"../../x={tmp_path}", "--out", "o"]
     _assert_one_line_error(*_run(capsys, *argv), 1, fragment)
     assert not (tmp_path / "o").exists() and not (tmp_path / "x.npz").exists()
+
+
+def _subparsers(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                for inner, deeper in _subparsers(sub):
+                    yield f"{name} {inner}", deeper
+
+
+def test_every_option_of_every_verb_says_what_it_is():
+    verbs = dict(_subparsers(cli.build_parser()))
+    assert {"generate", "train", "evaluate", "report", "analyse ood", "analyse roughly-right"} <= verbs.keys()
+    undocumented = [
+        f"{verb} {action.option_strings[-1] if action.option_strings else action.dest}"
+        for verb, parser in verbs.items()
+        for action in parser._actions
+        if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) and not action.help
+    ]
+    assert undocumented == []

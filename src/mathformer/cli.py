@@ -16,6 +16,7 @@ analysis verbs start without loading torch.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import NoReturn
 
 from mathformer import __version__
 from mathformer.config import RunConfig, add_run_options, read_config_file, run_options_given
-from mathformer.problems import EIGENVECTOR_SIGNS, LAWS, SPECTRA, TASKS
+from mathformer.problems import EIGENVECTOR_SIGNS, LAWS, SPECTRA, TASKS, Problem
 
 PROG = "mathformer"
 
@@ -76,13 +77,15 @@ def _train_test_pairs(values: Sequence[str] | None, flag: str) -> dict[tuple[str
 
 def _add_generate(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("generate", help="write a fixed set of problems (.npz)")
-    parser.add_argument("--task", required=True, choices=TASKS)
-    parser.add_argument("--spectrum", default="semicircle", choices=SPECTRA)
-    parser.add_argument("--n", type=int, default=5, help="matrix size (default 5)")
-    parser.add_argument("--law", default="uniform", choices=LAWS, help="coefficient law (default uniform)")
-    parser.add_argument("--coeff-range", type=float, default=10.0, help="coefficient range A (default 10)")
+    parser.add_argument("--task", required=True, choices=TASKS, help="what the targets are")
+    # The defaults are Problem's, so the library and the command cannot drift apart.
+    default = {spec.name: spec.default for spec in dataclasses.fields(Problem) if spec.name != "task"}
+    parser.add_argument("--spectrum", default=default["spectrum"], choices=SPECTRA, help="eigenvalue law (default %(default)s)")
+    parser.add_argument("--n", type=int, default=default["n"], help="matrix size (default %(default)s)")
+    parser.add_argument("--law", default=default["law"], choices=LAWS, help="coefficient law (default %(default)s)")
+    parser.add_argument("--coeff-range", type=float, default=default["coeff_range"], help="coefficient range A (default %(default)s)")
     parser.add_argument(
-        "--signs", default="lapack", choices=EIGENVECTOR_SIGNS, help="signs of eigenvector targets (default lapack)"
+        "--signs", default=default["signs"], choices=EIGENVECTOR_SIGNS, help="signs of eigenvector targets (default %(default)s)"
     )
     parser.add_argument("--size", type=int, required=True, help="number of problems")
     parser.add_argument("--seed", type=int, required=True, help="seed of the draw: the same seed gives the same bytes")
@@ -92,7 +95,6 @@ def _add_generate(verbs: argparse._SubParsersAction) -> None:
 
 def _generate(args: argparse.Namespace) -> None:
     from mathformer.data import generate_dataset, save_dataset
-    from mathformer.problems import Problem
 
     problem = Problem(
         args.task, n=args.n, spectrum=args.spectrum, law=args.law, coeff_range=args.coeff_range, signs=args.signs
@@ -115,7 +117,7 @@ def _add_train(verbs: argparse._SubParsersAction) -> None:
         help="train (or resume) a model in RUN_DIR",
         description="Train a model; rerunning the same command resumes from RUN_DIR/ckpt/state.pt.",
     )
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder (model.pt, train_log.csv, ckpt/)")
     parser.add_argument("--valid", type=Path, required=True, help="validation set (.npz)")
     parser.add_argument("--test", action="append", metavar="NAME=FILE", help="extra set evaluated each epoch")
     parser.add_argument("--config", type=Path, help="YAML of run options; flags given here override it")
@@ -198,12 +200,21 @@ def _add_analyse(verbs: argparse._SubParsersAction) -> None:
         sub.add_argument("--out", type=Path, required=True, help="results folder (tables/, figures/)")
         sub.set_defaults(handler=handler)
     ood = kinds.add_parser("ood", help="out-of-distribution accuracy and learning curves")
-    ood.add_argument("--summary", action="append", required=True, metavar="TRAIN/TEST=SUMMARY.json")
-    ood.add_argument("--log", action="append", required=True, metavar="TRAIN=train_log.csv")
+    ood.add_argument(
+        "--summary", action="append", required=True, metavar="TRAIN/TEST=SUMMARY.json",
+        help="the summary of the model trained on spectrum TRAIN, tested on spectrum TEST (repeatable)",
+    )  # fmt: skip
+    ood.add_argument(
+        "--log", action="append", required=True, metavar="TRAIN=train_log.csv",
+        help="the training log of the model trained on spectrum TRAIN (repeatable)",
+    )  # fmt: skip
     ood.add_argument("--out", type=Path, required=True, help="results folder (tables/, figures/)")
     ood.set_defaults(handler=_ood)
     training = kinds.add_parser("training", help="one row per model: examples, minutes, validation accuracy")
-    training.add_argument("--model", action="append", required=True, metavar="NAME=MODEL_DIR")
+    training.add_argument(
+        "--model", action="append", required=True, metavar="NAME=MODEL_DIR",
+        help="a run directory (config.yaml, train_log.csv), labelled NAME (repeatable)",
+    )  # fmt: skip
     training.add_argument("--out", type=Path, required=True, help="results folder (tables/, train_logs/)")
     training.set_defaults(handler=_training)
 
