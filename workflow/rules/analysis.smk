@@ -14,8 +14,6 @@ rule analyse_roughly_right:
         "logs/{scale}/analyse/roughly_right.log",
     params:
         runs=get_run_flags,
-    conda:
-        "../../environment.yml"
     shell:
         "mathformer analyse roughly-right {params.runs} --out results/{wildcards.scale} > {log:q} 2>&1"
 
@@ -30,8 +28,6 @@ rule analyse_predictability:
         "logs/{scale}/analyse/predictability.log",
     params:
         runs=get_run_flags,
-    conda:
-        "../../environment.yml"
     shell:
         "mathformer analyse predictability {params.runs} --out results/{wildcards.scale} > {log:q} 2>&1"
 
@@ -47,8 +43,6 @@ rule analyse_ood:
         "logs/{scale}/analyse/ood.log",
     params:
         flags=get_ood_flags,
-    conda:
-        "../../environment.yml"
     shell:
         "mathformer analyse ood {params.flags} --out results/{wildcards.scale} > {log:q} 2>&1"
 
@@ -65,7 +59,5 @@ rule analyse_training:
         "logs/{scale}/analyse/training.log",
     params:
         flags=get_training_flags,
-    conda:
-        "../../environment.yml"
     shell:
         "mathformer analyse training {params.flags} --out results/{wildcards.scale} > {log:q} 2>&1"

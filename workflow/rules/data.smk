@@ -10,8 +10,6 @@ rule generate:
     params:
         size=get_dataset_size,
         seed=get_dataset_seed,
-    conda:
-        "../../environment.yml"
     shell:
         "mathformer generate --task {wildcards.task} --spectrum {wildcards.spectrum} --n {wildcards.n}"
         " --law {wildcards.law} --coeff-range {wildcards.coeff_range}"

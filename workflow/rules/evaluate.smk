@@ -21,8 +21,6 @@ rule evaluate:
         device="auto",  # a resource, not a param: see rule train
     wildcard_constraints:
         role="test|ood",
-    conda:
-        "../../environment.yml"
     shell:
         "mathformer evaluate --model {input.model:q} --data {input.data:q}"
         " -o {output.predictions:q} --summary {output.summary:q}"

@@ -23,8 +23,6 @@ rule render_report:
         "logs/{scale}/report.log",
     params:
         notebook_dir=NOTEBOOK_DIR,
-    conda:
-        "../../environment.yml"
     shell:
         "mathformer report --notebook-dir {params.notebook_dir:q} --results results/{wildcards.scale}"
         " --claims {input.claims:q} --out results/{wildcards.scale}/report > {log:q} 2>&1"

@@ -27,8 +27,6 @@ rule train:
         checkpoint_minutes=get_checkpoint_minutes,
     wildcard_constraints:
         run=alternatives(name for name in RUNS if not keeps_weak(name)),
-    conda:
-        "../../environment.yml"
     shell:
         "mathformer train {params.run_dir:q} {params.options} --valid {input.valid:q} {params.monitor}"
         " --checkpoint-minutes {resources.checkpoint_minutes} --device {resources.device}"
