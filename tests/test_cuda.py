@@ -12,6 +12,7 @@ import torch
 from mathformer.config import RunConfig
 from mathformer.data import generate_dataset, save_dataset
 from mathformer.decoding import decode_test_set
+from mathformer.devices import claimed_device
 from mathformer.model import Seq2Seq
 from mathformer.model_files import load_model
 from mathformer.problems import Problem
@@ -63,3 +64,10 @@ def test_decoding_in_bf16_agrees_with_fp32_on_most_rows():
     half, _ = decode_test_set(model, vocab, inputs, (3,), 1, 128, progress=False, precision="bf16")
     same = np.isclose(full, half, equal_nan=True).all(axis=1)
     assert same.mean() > 0.5
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_two_jobs_on_a_multi_gpu_machine_get_two_gpus(tmp_path, monkeypatch):
+    monkeypatch.setenv("MATHFORMER_GPU_LOCK_DIR", str(tmp_path))
+    with claimed_device("auto") as (first, _), claimed_device("auto") as (second, _):
+        assert first.type == second.type == "cuda" and first.index != second.index

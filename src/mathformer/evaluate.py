@@ -18,7 +18,7 @@ import torch
 from mathformer.config import RunConfig
 from mathformer.data import Dataset, load_dataset
 from mathformer.decoding import decode_test_set
-from mathformer.devices import resolve_precision
+from mathformer.devices import claimed_device, resolve_precision
 from mathformer.files import versions
 from mathformer.metrics import TOLERANCES
 from mathformer.model_files import load_model
@@ -60,24 +60,28 @@ def evaluate(
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
-    model, run_config, vocab, warning = load_model(model_path, device)
-    dataset = load_dataset(data_path)
-    check_compatible(run_config, dataset, data_path)
-    if len(dataset.inputs) == 0:
-        raise ValueError(f"test set {str(data_path)!r} is empty")
-    problem = dataset.problem
-    confidence: dict[str, np.ndarray] = {}
-    predictions, decoded = decode_test_set(
-        model,
-        vocab,
-        dataset.inputs,
-        problem.target_shape,
-        beam_size,
-        batch_size,
-        progress=sys.stderr.isatty(),
-        precision=resolve_precision(run_config.precision, next(model.parameters()).device),
-        confidence=confidence,
-    )
+    # The GPU is held while decoding only: writing the tables needs none.
+    with claimed_device(device) as (resolved, device_line):
+        if device_line is not None:
+            print(f"mathformer evaluate: {device_line}", file=sys.stderr)
+        model, run_config, vocab, warning = load_model(model_path, resolved)
+        dataset = load_dataset(data_path)
+        check_compatible(run_config, dataset, data_path)
+        if len(dataset.inputs) == 0:
+            raise ValueError(f"test set {str(data_path)!r} is empty")
+        problem = dataset.problem
+        confidence: dict[str, np.ndarray] = {}
+        predictions, decoded = decode_test_set(
+            model,
+            vocab,
+            dataset.inputs,
+            problem.target_shape,
+            beam_size,
+            batch_size,
+            progress=sys.stderr.isatty(),
+            precision=resolve_precision(run_config.precision, next(model.parameters()).device),
+            confidence=confidence,
+        )
     table = predictions_table(
         problem.task,
         dataset.inputs,

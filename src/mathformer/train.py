@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader
 from mathformer.checkpoints import TrainState, open_checkpoint, restore, save_checkpoint
 from mathformer.config import RunConfig
 from mathformer.data import Dataset, TrainingStream, load_dataset
-from mathformer.devices import autocast, resolve_device, resolve_precision
+from mathformer.devices import autocast, claimed_device, resolve_device, resolve_precision
 from mathformer.files import atomic_path, versions
 from mathformer.model import Seq2Seq
 from mathformer.model_files import cpu_copy, model_file_contents
@@ -396,23 +396,23 @@ def train(
     if workers < 0 or eval_batch_size < 1:
         raise ValueError(f"workers must be >= 0 and eval_batch_size >= 1, got {workers} and {eval_batch_size}")
     run_dir = Path(run_dir)
-    resolved_device = resolve_device(device)
-    resolve_precision(cfg.precision, resolved_device)
+    resolve_precision(cfg.precision, resolve_device(device))
     eval_sets = load_eval_sets(cfg, valid, tests or {})
     fixed_train = None
     if train_data is not None:
         fixed_train = load_dataset(train_data)
         if fixed_train.problem != cfg.problem():
             raise ValueError(f"{train_data} holds {fixed_train.problem}, but this run trains {cfg.problem()}")
-    with _run_lock(run_dir):
+    with _run_lock(run_dir), claimed_device(device) as (resolved_device, device_line):
         trainer = _Trainer(cfg, run_dir, eval_sets, resolved_device, workers, eval_batch_size, fixed_train)
         resumed = trainer.resume()
         _write_run_files(run_dir, cfg)
         if trainer.state.log_rows:  # only a resumed state has rows: rewrite them with today's sets
             trainer.write_log()
         progress = TrainingProgress(trainer.total_steps * cfg.batch_size, trainer.state.step * cfg.batch_size)
-        if resumed is not None:
-            progress.line(resumed)
+        for line in (device_line, resumed):
+            if line is not None:
+                progress.line(line)
         trainer.run(progress)
         warning = divergence_warning(trainer.state.log_rows)
         if warning:
