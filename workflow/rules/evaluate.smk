@@ -19,6 +19,10 @@ rule evaluate:
     resources:
         gpu=1,
         device="auto",  # a resource, not a param: see rule train
+    # On a cluster the evaluations are many short GPU jobs: profiles/slurm bundles them into few
+    # SLURM jobs (group-components), so they do not each wait in the queue. Locally, no effect.
+    group:
+        "evaluation"
     wildcard_constraints:
         role="test|ood",
     shell:
