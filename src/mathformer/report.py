@@ -517,6 +517,10 @@ def _why(row: pd.Series, scale: str, skipped: list[pd.Series]) -> str:
     return " ".join(notes)
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def headline(verdicts: pd.DataFrame, scale: str, result: str, title: str, claim_ids: tuple[str, ...]) -> str:
     """One result's line (HTML): the verdict, its number beside the paper's, and why they differ."""
     rows = verdicts.set_index("id")
@@ -532,7 +536,7 @@ def headline(verdicts: pd.DataFrame, scale: str, result: str, title: str, claim_
         f"{html.escape(VERDICT_WORDS[chosen.verdict])}.</strong> "
         f"This run: <strong>{html.escape(claim_value(chosen.this_run, chosen.unit))}</strong>; "
         f"the paper: {html.escape(_paper_value(chosen.paper, chosen.unit))}. "
-        f"<span class=\"claim\">{html.escape(chosen.description)} [{html.escape(str(chosen.name))}]</span>"
+        f"<span class=\"claim\">{html.escape(_sentence(chosen.description))} [{html.escape(str(chosen.name))}]</span>"
         + (f" {html.escape(why)}" if why else "")
         + "</p>"
     )

@@ -1,6 +1,6 @@
 // Injected into a copy of report.html by tests/test_report.py: once the page (and its images)
 // has loaded, measure how each table and figure sits on the page and write the numbers into the
-// DOM, where `chromium --dump-dom` hands them back as JSON in <pre id="mf-measure">.
+// DOM, where `chromium --dump-dom` hands them back: JSON in the pre element of id mf-measure.
 window.addEventListener("load", () => {
   const page = document.documentElement;
   const width = page.clientWidth;
