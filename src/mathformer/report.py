@@ -313,9 +313,11 @@ LAYOUTS: dict[str, tuple[Part, ...]] = {
         Part(
             "The held-out split, per run and tolerance",
             ("run", "tolerance_pct"),
-            ("n", "task", "train_count", "held_out_count", "undecoded", "held_out_failure_pct",
-             "majority_accuracy_pct", "target_false_alarm_pct"),
-        ),  # fmt: skip
+            (
+                "n", "task", "train_count", "held_out_count", "undecoded", "held_out_failure_pct",
+                "majority_accuracy_pct", "target_false_alarm_pct",
+            ),
+        ),
         Part(
             "Each predictor, scored on the held-out half",
             ("run", "tolerance_pct"),
