@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import html
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -190,6 +191,23 @@ def test_figure_captions_live_in_the_folder_readme_not_in_the_image(tmp_path):
     assert plots.read_figure_captions(tmp_path)["a_fig"] == "First, redrawn."
     assert sorted(path.name for path in tmp_path.iterdir()) == ["README.md", "a_fig.pdf", "a_fig.png", "b_fig.pdf", "b_fig.png"]
     assert plots.read_figure_captions(tmp_path / "none") == {}
+
+
+def _write_captions(folder: Path, prefix: str) -> None:
+    for number in range(15):
+        plots.write_figure_caption(folder, f"{prefix}{number}", f"Caption {prefix}{number}.")
+
+
+def test_analyses_drawing_at_once_lose_no_caption(tmp_path):
+    # Snakemake runs the analyses side by side; each writes its captions into the same README.md.
+    context = multiprocessing.get_context("fork")
+    writers = [context.Process(target=_write_captions, args=(tmp_path, prefix)) for prefix in "abc"]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=60)
+    assert [writer.exitcode for writer in writers] == [0, 0, 0]
+    assert len(plots.read_figure_captions(tmp_path)) == 45
 
 
 def test_a_damaged_table_of_figures_is_one_clear_error(tmp_path):
