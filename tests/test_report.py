@@ -101,7 +101,8 @@ def test_tables_print_fixed_decimals_per_column_and_no_index():
     assert "800000.0" not in markup and "0.30000000000000004" not in markup
     assert "<th></th>" not in markup and 'class="dataframe"' not in markup  # no pandas index
     # Condition numbers: three decimals tell the paper's 1.031 from its 1.042; the tolerance keeps one.
-    conditions = frame_html(pd.DataFrame({"tolerance_pct": [5.0], "p98": [1.0312], "p2": [1.0418]}), "condition_numbers")
+    statistics = pd.DataFrame({"tolerance_pct": [5.0], "p98": [1.0312], "p2": [1.0418]})
+    conditions = frame_html(statistics, "condition_numbers")
     assert ">5.0<" in conditions and ">1.031<" in conditions and ">1.042<" in conditions
     assert '<td class="text">c</td>' in markup and '<td class="num">' in markup  # text left, numbers right
 
@@ -131,7 +132,7 @@ def test_wide_tables_are_cut_into_parts_that_keep_every_column():
     assert shown == set(frame.columns)  # nothing vanishes, the unplanned column included
     assert all(column.startswith(("run", "n", "tol", "count", "acc", "all_")) for column in parts[0][1].columns)
     # A part of per-run settings keeps one row per run.
-    predictors = pd.DataFrame({"run": ["e"] * 3, "tolerance_pct": [5.0] * 3, "task": ["eig"] * 3, "auc": [0.5, 0.6, 0.7]})
+    predictors = pd.DataFrame({"run": "e", "tolerance_pct": 5.0, "task": "eig", "auc": [0.5, 0.6, 0.7]})
     split, scored = table_parts(predictors, "failure_predictors")
     assert len(split[1]) == 1 and len(scored[1]) == 3
     # A wide table without a layout is cut into chunks, its leading text columns repeated.
@@ -143,7 +144,8 @@ def test_wide_tables_are_cut_into_parts_that_keep_every_column():
 
 def _verdicts(**changes) -> pd.DataFrame:
     rows = {
-        "A": {"description": "accuracy of the thing", "unit": "%", "paper": 92.0, "this_run": 89.7, "verdict": "partly"},
+        "A": {"description": "accuracy of the thing", "unit": "%", "paper": 92.0, "this_run": 89.7,
+              "verdict": "partly"},
         "B": {"description": "condition split", "unit": "", "paper": "a clean split", "this_run": float("nan"),
               "verdict": "not testable", "rule": "not testable below n = 3: 2x2 eigenvectors are a rotation"},
         "C": {"description": "input condition", "unit": "", "paper": "ill-conditioned fail", "this_run": 0.87982,
@@ -184,12 +186,14 @@ def test_figure_captions_live_in_the_folder_readme_not_in_the_image(tmp_path):
     plots.save_figure(figure, tmp_path, "b_fig", "Second | with a pipe,\nand a line break.")
     plots.save_figure(figure, tmp_path, "a_fig", "First.")
     assert not figure.texts  # nothing drawn on the figure beside its axes
-    assert plots.read_figure_captions(tmp_path) == {"a_fig": "First.", "b_fig": "Second | with a pipe, and a line break."}
+    captions = plots.read_figure_captions(tmp_path)
+    assert captions == {"a_fig": "First.", "b_fig": "Second | with a pipe, and a line break."}
     readme = (tmp_path / "README.md").read_text()
     assert readme.index("| a_fig |") < readme.index("| b_fig |")  # sorted: the same figures, the same bytes
     plots.write_figure_caption(tmp_path, "a_fig", "First, redrawn.")
     assert plots.read_figure_captions(tmp_path)["a_fig"] == "First, redrawn."
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["README.md", "a_fig.pdf", "a_fig.png", "b_fig.pdf", "b_fig.png"]
+    names = sorted(path.name for path in tmp_path.iterdir())
+    assert names == ["README.md", "a_fig.pdf", "a_fig.png", "b_fig.pdf", "b_fig.png"]
     assert plots.read_figure_captions(tmp_path / "none") == {}
 
 
@@ -245,7 +249,8 @@ def built_report(tmp_path_factory) -> Path:
 def test_report_embeds_every_table_and_figure(built_report):
     results = built_report.parents[1]
     assert built_report == results / "report" / "report.html"
-    assert sorted(path.name for path in (results / "report").glob("*.ipynb")) == sorted(f"{n}.ipynb" for n in NOTEBOOK_ORDER)
+    executed = sorted(path.name for path in (results / "report").glob("*.ipynb"))
+    assert executed == sorted(f"{n}.ipynb" for n in NOTEBOOK_ORDER)
     page = built_report.read_text(encoding="utf-8")
     for name in TABLES:
         assert page.count(f"Table: {name}</h4>") == 1, name
@@ -279,7 +284,8 @@ RAW_FLOAT = re.compile(r"\d{4,}\.\d|\d\.\d{6,}")
 
 def chromium(*arguments: str, profile: Path) -> str:
     """Run headless Chromium (no sandbox: CI runs as root), returning its standard output."""
-    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={profile}"]
+    command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    command.append(f"--user-data-dir={profile}")  # not the user's own profile
     done = subprocess.run([*command, *arguments], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
@@ -332,7 +338,9 @@ class Cells(HTMLParser):
 
 @pytest.mark.slow
 @pytest.mark.browser
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium not on PATH; `make test` installs it as root (tests/browser/install-chromium.sh)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium not on PATH; `make test` installs it as root (tests/browser/install-chromium.sh)"
+)
 def test_report_reads_well_in_a_browser(built_report, tmp_path):
     layout = measure(built_report, tmp_path)
     # The whole page, as a reader sees it; kept beside the test's other files for a look.

@@ -2,7 +2,9 @@
 
 `build_report` is the entry point behind `mathformer report`. The `show_*` helpers and `locate`
 are what the notebooks in workflow/notebooks call, so that the notebooks hold paths, labels
-and prose, and the display logic is tested here once.
+and prose, and the display logic is tested here once: tables formatted for reading (fixed
+decimals per column, cut into parts that fit a page), figures under the captions recorded in
+figures/README.md, and the summary's opening line per result.
 """
 
 from __future__ import annotations
@@ -271,27 +273,35 @@ def _table_markup(frame: pd.DataFrame, table: str | None) -> str:
     intervals = _intervals(frame)
     hidden = {bound for pair in intervals.values() for bound in pair}
     shown = [column for column in frame.columns if column not in hidden]
-    places = {column: decimals(table, column, frame[column]) for column in frame.columns if _is_numeric(frame[column])}
+    numeric = [column for column in frame.columns if _is_numeric(frame[column])]
+    places = {column: decimals(table, column, frame[column]) for column in numeric}
     header = "".join(
         f'<th class="{"num" if column in places else "text"}">{_breakable(str(column))}</th>' for column in shown
     )
     rows = []
     for _, row in frame.iterrows():
-        cells = []
-        for column in shown:
-            if column not in places:
-                value = row[column]
-                text = MISSING if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-                cells.append(f'<td class="text">{_breakable(text)}</td>')
-                continue
-            cell = format_number(row[column], places[column])
-            if column in intervals and not pd.isna(row[column]):
-                low, high = (format_number(row[bound], places[column]) for bound in intervals[column])
-                cell += f'<br><span class="interval">{low}&ndash;{high}</span>'
-            cells.append(f'<td class="num">{cell}</td>')
+        cells = (
+            _number_cell(row, column, places[column], intervals.get(column))
+            if column in places
+            else _text_cell(row[column])
+            for column in shown
+        )
         rows.append("<tr>" + "".join(cells) + "</tr>")
     note = '<p class="note">Small type under a value: its 95 % interval.</p>' if intervals else ""
     return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>{note}"
+
+
+def _text_cell(value: object) -> str:
+    text = MISSING if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return f'<td class="text">{_breakable(text)}</td>'
+
+
+def _number_cell(row: pd.Series, column: str, places: int, interval: tuple[str, str] | None) -> str:
+    cell = format_number(row[column], places)
+    if interval is not None and not pd.isna(row[column]):
+        low, high = (format_number(row[bound], places) for bound in interval)
+        cell += f'<br><span class="interval">{low}&ndash;{high}</span>'
+    return f'<td class="num">{cell}</td>'
 
 
 @dataclass(frozen=True)
@@ -321,12 +331,17 @@ LAYOUTS: dict[str, tuple[Part, ...]] = {
         Part(
             "Each predictor, scored on the held-out half",
             ("run", "tolerance_pct"),
-            ("feature_set", "predictor", "features", "auc", "accuracy_pct", "caught_pct", "false_alarm_pct", "weights"),
+            ("feature_set", "predictor", "features", "auc", "accuracy_pct", "caught_pct", "false_alarm_pct",
+             "weights"),
         ),
     ),
     "condition_numbers": (
         Part("Per run", ("run",), ("n", "task", "condition_of", "undecoded")),
-        Part("Statistics", ("run", "tolerance_pct", "outcome"), ("count", "mean", "median", "p2", "p98", "min", "max")),
+        Part(
+            "Statistics",
+            ("run", "tolerance_pct", "outcome"),
+            ("count", "mean", "median", "p2", "p98", "min", "max"),
+        ),
     ),
 }
 
@@ -384,7 +399,9 @@ def _generic_layout(frame: pd.DataFrame) -> tuple[Part, ...]:
     rest = [column for column in shown if column not in keys]
     size = MAX_COLUMNS - len(keys)
     chunks = [tuple(rest[start : start + size]) for start in range(0, len(rest), size)]
-    return tuple(Part(f"Columns {number + 1} of {len(chunks)}", tuple(keys), chunk) for number, chunk in enumerate(chunks))
+    return tuple(
+        Part(f"Columns {number + 1} of {len(chunks)}", tuple(keys), chunk) for number, chunk in enumerate(chunks)
+    )
 
 
 def frame_html(frame: pd.DataFrame, table: str | None = None, layout: bool = True) -> str:
@@ -407,7 +424,9 @@ def _slug(text: str) -> str:
 
 
 def _missing(kind: str, relative: str) -> None:
-    _display_html(f"<p><strong>Missing {kind}:</strong> <code>{html.escape(relative)}</code> (not produced for this run)</p>")
+    _display_html(
+        f"<p><strong>Missing {kind}:</strong> <code>{html.escape(relative)}</code> (not produced for this run)</p>"
+    )
 
 
 def show_frame(frame: pd.DataFrame, heading: str, table: str | None = None) -> None:
@@ -469,10 +488,13 @@ def show_figure(results_dir: str | os.PathLike, name: str) -> None:
 # The paper's three results, and the claims whose number carries each, best first: a claim that
 # this run cannot test (or did not measure) hands over to the next, and the line says why.
 HEADLINES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("1", "wrong predictions are roughly right", ("E1-failed-eigenvalues-norms-5", "E2-weak-failed-eigenvalues-norms-5")),
-    ("2", "failures are predictable", ("E1-predictable-5", "E3-predictable-5")),
-    ("3", "the training distribution decides generalization", ("E4-laplace-generalizes", "E4-semicircle-does-not-generalize")),
-)
+    ("1", "wrong predictions are roughly right",
+     ("E1-failed-eigenvalues-norms-5", "E2-weak-failed-eigenvalues-norms-5")),
+    ("2", "failures are predictable",
+     ("E1-predictable-5", "E3-predictable-5")),
+    ("3", "the training distribution decides generalization",
+     ("E4-laplace-generalizes", "E4-semicircle-does-not-generalize")),
+)  # fmt: skip
 VERDICT_WORDS = {
     "reproduced": "reproduced",
     "partly": "partly reproduced",
