@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test quick bench clean
+.PHONY: setup test quick bench clean chromium
 
 setup: $(STAMP)
 
@@ -14,7 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -qq torch==2.13.0 -e '.[pipeline,dev]'
 	touch $@
 
-test: $(STAMP)
+# The report's browser test renders report.html in headless Chromium; installed here when missing (root).
+chromium:
+	tests/browser/install-chromium.sh
+
+test: $(STAMP) chromium
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
 
 quick: $(STAMP)

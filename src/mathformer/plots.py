@@ -1,7 +1,8 @@
 """Every figure of the project, in one style: drawn from tables, saved as PDF and PNG.
 
 Each `*_figure` function takes the table the analysis computed (the same numbers the CSV holds)
-and returns a matplotlib Figure; `save_figure` writes it with a caption line naming the runs.
+and returns a matplotlib Figure; `save_figure` writes it, and records its caption (naming the runs)
+in the folder's README.md, not in the image: the report and a reader of the folder show it there.
 Figures are built with `matplotlib.figure.Figure`, never pyplot: no global state, no GUI
 backend, safe in a batch job.
 """
@@ -9,7 +10,9 @@ backend, safe in a batch job.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -37,7 +40,6 @@ STYLE: dict[str, object] = {
     "pdf.fonttype": 42,  # embed TrueType: text stays text in the PDF
 }
 PANEL_SIZE = (3.6, 2.8)  # inches per panel
-CAPTION_SIZE = 7
 # One colour per spectrum, shared by every figure, so a spectrum is recognisable across them.
 SPECTRUM_COLOURS = dict(
     zip(
@@ -63,9 +65,11 @@ def panels(count: int, rows: int = 1) -> tuple[Figure, np.ndarray]:
 
 
 def save_figure(figure: Figure, figures_dir: str | os.PathLike, name: str, caption: str) -> dict[str, Path]:
-    """Write figures_dir/name.{pdf,png} atomically, with `caption` as a line under the panels."""
-    # Placed below the axes (y < 0); bbox_inches="tight" grows the page to include it.
-    figure.text(0.0, -0.01, caption, ha="left", va="top", fontsize=CAPTION_SIZE, wrap=True)
+    """Write figures_dir/name.{pdf,png} atomically, and `caption` into the folder's table of figures.
+
+    The image carries no caption: a caption baked into it would be printed twice under the
+    report's own, and could not be read or fixed without redrawing.
+    """
     folder = Path(figures_dir)
     paths = {suffix: folder / f"{name}.{suffix}" for suffix in ("pdf", "png")}
     # No creation date in the PDF: the same results give the same bytes (and no git diff).
@@ -73,7 +77,64 @@ def save_figure(figure: Figure, figures_dir: str | os.PathLike, name: str, capti
     for suffix, path in paths.items():
         with atomic_path(path) as tmp:
             figure.savefig(tmp, format=suffix, bbox_inches="tight", metadata=metadata[suffix])
+    write_figure_caption(folder, name, caption)
     return paths
+
+
+# ---------------------------------------------------------------- the table of figures
+
+FIGURE_INDEX = "README.md"
+_INDEX_HEADER = (
+    "# Figures\n\n"
+    "Each figure of this folder (NAME.pdf and NAME.png) and its caption; written by mathformer.plots.\n\n"
+    "| figure | caption |\n|:---|:---|\n"
+)
+# A row: | name | caption |, where the caption may hold escaped pipes (\|).
+_INDEX_ROW = re.compile(r"^\| (?P<name>[^|\s]+) \| (?P<caption>(?:[^|\\]|\\.)*) \|$")
+
+
+def _index_cell(text: str) -> str:
+    # One line per figure: newlines would end the row, a bare pipe would split it.
+    return " ".join(text.split()).replace("\\", "\\\\").replace("|", "\\|")
+
+
+def read_figure_captions(figures_dir: str | os.PathLike) -> dict[str, str]:
+    """Figure name -> caption from figures_dir/README.md ({} when the folder has none yet)."""
+    path = Path(figures_dir) / FIGURE_INDEX
+    if not path.is_file():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = [line for line in lines if line.startswith("|")][2:]  # after the header and its rule
+    captions = {}
+    for line in rows:
+        match = _INDEX_ROW.match(line)
+        if match is None:
+            raise ValueError(f"{path}: not a '| figure | caption |' row: {line[:80]!r}")
+        captions[match["name"]] = re.sub(r"\\(.)", r"\1", match["caption"])
+    return captions
+
+
+def write_figure_caption(figures_dir: str | os.PathLike, name: str, caption: str) -> Path:
+    """Set `name`'s caption in figures_dir/README.md (rows sorted by name), atomically.
+
+    Analyses that run at the same time share the folder: the read-modify-write holds a lock on
+    the folder itself (no lock file left behind), so that no caption is lost between them.
+    """
+    if not re.fullmatch(r"[^|\s]+", name):
+        raise ValueError(f"figure name {name!r} must be non-empty, without spaces or '|'")
+    folder = Path(figures_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / FIGURE_INDEX
+    lock = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        captions = read_figure_captions(folder) | {name: caption}
+        rows = "".join(f"| {key} | {_index_cell(captions[key])} |\n" for key in sorted(captions))
+        with atomic_path(path) as tmp:
+            tmp.write_text(_INDEX_HEADER + rows, encoding="utf-8")
+    finally:
+        os.close(lock)  # closing releases the lock
+    return path
 
 
 def no_data_figure(message: str) -> Figure:
