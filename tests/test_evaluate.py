@@ -13,13 +13,20 @@ import torch
 from mathformer.config import RunConfig
 from mathformer.data import generate_dataset, save_dataset
 from mathformer.encoding import BOS, EOS, Vocabulary
-from mathformer.decoding import CONFIDENCE_COLUMNS
+
 from mathformer.evaluate import evaluate
 from mathformer.summaries import summarise
 from mathformer.model_files import load_model, model_file_contents
 from mathformer.metrics import TOLERANCES, accuracy, prediction_properties, problem_features
 from mathformer.model import Seq2Seq
-from mathformer.predictions import BASE_COLUMNS, predictions_table, read_predictions, stack_column, write_predictions
+from mathformer.predictions import (
+    BASE_COLUMNS,
+    CONFIDENCE_COLUMNS,
+    predictions_table,
+    read_predictions,
+    stack_column,
+    write_predictions,
+)
 from mathformer.problems import TASKS, Problem
 
 TOLERANCE_KEYS = [str(t) for t in TOLERANCES]
@@ -222,6 +229,19 @@ def test_beam_search_evaluates_too(run):
     frame, metadata = read_predictions(parquet)
     assert metadata["beam_size"] == 3
     assert summary["count"] == len(frame) == 24
+
+
+def test_beam_differs_marks_the_rows_where_beam_search_changed_the_greedy_answer(run):
+    greedy, _ = read_predictions(run_evaluate(run, "model", "fresh", "differs_greedy")[1])
+    beam, _ = read_predictions(run_evaluate(run, "model", "fresh", "differs_beam", beam_size=4)[1])
+    assert greedy["beam_differs"].isna().all()  # no beam, nothing to compare
+    assert set(beam["beam_differs"].unique()) <= {0.0, 1.0}
+    same = np.array([
+        np.array_equal(a, b, equal_nan=True) for a, b in zip(greedy["prediction"], beam["prediction"], strict=True)
+    ])  # fmt: skip
+    # Different values imply different tokens; equal values here mean equal tokens.
+    assert (beam["beam_differs"].to_numpy() == (~same).astype(float)).all()
+    assert 0 < beam["beam_differs"].sum() < 24, "fresh inputs should make greedy and beam part ways on some rows"
 
 
 def test_undecodable_predictions_are_failures_not_errors(run):

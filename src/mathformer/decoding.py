@@ -8,11 +8,9 @@ import torch
 from tqdm import tqdm
 
 from mathformer.devices import autocast
-from mathformer.encoding import Vocabulary
+from mathformer.encoding import PAD, Vocabulary
 from mathformer.model import Seq2Seq
-
-
-CONFIDENCE_COLUMNS = ("surprisal", "min_token_prob")
+from mathformer.predictions import CONFIDENCE_COLUMNS
 
 
 def decode_test_set(
@@ -33,7 +31,9 @@ def decode_test_set(
     values. Given a dict, `confidence` is filled with the model's confidence in each answer it
     wrote: `surprisal`, minus the sum of its tokens' log-probabilities (0 when certain), and
     `min_token_prob`, the probability of its least likely token; both from one teacher-forced
-    pass over the decoded tokens, so they cost one forward pass per batch.
+    pass over the decoded tokens, so they cost one forward pass per batch. With beam search it
+    also holds `beam_differs`: 1.0 where the best beam is not the greedy answer (a greedy pass
+    more per batch), NaN under greedy decoding.
     """
     device = next(model.parameters()).device
     source_ids = vocab.encode_source(inputs)
@@ -53,7 +53,17 @@ def decode_test_set(
                 # PAD positions hold 0 (probability 1): they change neither the sum nor the minimum.
                 scores["surprisal"][start:stop] = (-per_token.sum(dim=1)).cpu().numpy()
                 scores["min_token_prob"][start:stop] = per_token.min(dim=1).values.exp().cpu().numpy()
+                if beam_size > 1:
+                    greedy = model.generate(src, max_len=max_len, beam_size=1)
+                    scores["beam_differs"][start:stop] = _differ(tokens, greedy).cpu().numpy()
             bar.update(stop - start)
     if confidence is not None:
         confidence.update(scores)
     return values, decoded
+
+
+def _differ(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Per row, 1.0 where two batches of right-padded token rows differ (their lengths may)."""
+    length = max(first.shape[1], second.shape[1])
+    padded = [torch.nn.functional.pad(rows, (0, length - rows.shape[1]), value=PAD) for rows in (first, second)]
+    return (padded[0] != padded[1]).any(dim=1).double()

@@ -24,6 +24,10 @@ from mathformer.metrics import prediction_properties, problem_features, task_err
 
 METADATA_KEY = b"mathformer"
 LIST_COLUMNS = ("input", "target", "prediction")
+# The model's own confidence in each answer (mathformer.decoding fills them): minus the sum of its
+# tokens' log-probabilities, the probability of its least likely token, and, with beam search,
+# whether the best beam differs from the greedy answer (1.0 / 0.0; NaN when greedy decoded it).
+CONFIDENCE_COLUMNS = ("surprisal", "min_token_prob", "beam_differs")
 # The columns every predictions table starts with; metric columns follow them.
 BASE_COLUMNS = ("index", "input", "target", "prediction", "decoded", "error", "error_exact")
 
@@ -61,7 +65,7 @@ def predictions_table(
         "error": pa.array(np.asarray(errors, dtype=np.float64)),
         "error_exact": pa.array(task_error(task, inputs, predictions, decoded, targets)),
     }
-    # The model's own confidence (decoding.CONFIDENCE_COLUMNS), when the decoder measured it.
+    # The model's own confidence (CONFIDENCE_COLUMNS), when the decoder measured it.
     extra = {
         **problem_features(task, read_inputs),
         **prediction_properties(task, read_inputs, predictions, decoded, targets),

@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mathformer import plots
 from mathformer.intervals import auc, bootstrap, wilson
-from mathformer.predictions import describe_run, load_predictions, read_metadata, stack_column
+from mathformer.predictions import CONFIDENCE_COLUMNS, describe_run, load_predictions, read_metadata, stack_column
 from mathformer.metrics import condition_number
 from mathformer.tables import write_table
 
@@ -59,7 +59,6 @@ PREDICTION_FEATURES = {
 }
 # The model's own confidence in its answer (mathformer.decoding): a question the paper does not
 # ask, whether failures can be told from the decoder's probabilities alone.
-CONFIDENCE_FEATURES = ("surprisal", "min_token_prob")
 SINGLE_FEATURE_SETS = ("problem", "prediction", "confidence")
 # The condition number that result 2 is about, per task, and what it is the condition number of.
 CONDITION_OF = {
@@ -370,8 +369,8 @@ def failure_predictors(
         "problem": _usable_features(decoded, PROBLEM_FEATURES),
         "prediction": _usable_features(decoded, PREDICTION_FEATURES[task]),
         # Beyond the paper: what a user has at inference time, alone and with result 2's predictor.
-        "confidence": _usable_features(decoded, CONFIDENCE_FEATURES),
-        "confidence+condition": _usable_features(decoded, (*CONFIDENCE_FEATURES, condition)),
+        "confidence": _usable_features(decoded, CONFIDENCE_COLUMNS),
+        "confidence+condition": _usable_features(decoded, (*CONFIDENCE_COLUMNS, condition)),
     }
     if feature_sets["confidence+condition"] == [condition]:  # no confidence columns: nothing to add
         del feature_sets["confidence+condition"]
