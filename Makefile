@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test quick bench clean chromium
+.PHONY: setup test lint quick bench clean chromium
 
 setup: $(STAMP)
 
@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml
 chromium:
 	tests/browser/install-chromium.sh
 
-test: $(STAMP) chromium
+# The form first (seconds): lint, formatting of the Python and of the Snakemake rules.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+
+test: $(STAMP) chromium lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q
 
 quick: $(STAMP)

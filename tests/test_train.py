@@ -18,7 +18,9 @@ from mathformer import run_files
 from mathformer import train as train_module
 from mathformer.config import RunConfig
 from mathformer.data import generate_dataset, save_dataset
-from mathformer.model_files import load_model
+from mathformer.model import Seq2Seq
+from mathformer.model_files import POSITION_TABLES, initialise_from, load_model, model_file_contents
+from mathformer.model_files import save as save_model_file
 from mathformer.problems import Problem
 from mathformer.train import (
     TrainingError,
@@ -300,3 +302,48 @@ def test_the_papers_cosine_has_a_period_and_a_floor():
     assert learning_rate(cfg, 10_000 + 2_000_000, budget) == pytest.approx(5.5e-5)
     assert learning_rate(cfg, 10_000 + 4_000_000, budget) == pytest.approx(1e-5)
     assert learning_rate(cfg, 10_000 + 9_000_000, budget) == pytest.approx(1e-5)
+
+
+def _saved_model(cfg: RunConfig, path, seed: int = 1):
+    torch.manual_seed(seed)
+    model = Seq2Seq(cfg.model_config(cfg.vocabulary()))
+    save_model_file(model_file_contents(model, cfg, cfg.vocabulary()), path)
+    return model
+
+
+def test_init_from_a_smaller_n_copies_every_weight_and_extends_the_position_tables(tmp_path):
+    small = dataclasses.replace(TINY, task="inversion", n=2)
+    large = dataclasses.replace(small, n=3)
+    source = _saved_model(small, tmp_path / "small.pt").state_dict()
+    torch.manual_seed(0)
+    model = Seq2Seq(large.model_config(large.vocabulary()))
+    fresh = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    initialise_from(model, tmp_path / "small.pt")
+    for name, tensor in model.state_dict().items():
+        if name in POSITION_TABLES:
+            rows = len(source[name])
+            assert rows < len(tensor), name  # 3x3 sequences are longer
+            assert torch.equal(tensor[:rows], source[name]) and torch.equal(tensor[rows:], fresh[name][rows:])
+        else:
+            assert torch.equal(tensor, source[name]), name
+
+
+def test_init_from_another_architecture_is_refused_naming_the_tensor(tmp_path):
+    _saved_model(dataclasses.replace(TINY, enc_dim=64), tmp_path / "wide.pt")
+    model = Seq2Seq(TINY.model_config(TINY.vocabulary()))
+    with pytest.raises(ValueError, match=r"init_from .*wide\.pt: encoder\..* has shape \(.*64.*\), this run's \(.*32.*\)"):
+        initialise_from(model, tmp_path / "wide.pt")
+    with pytest.raises(ValueError, match=r"model file not found: .*missing\.pt"):
+        initialise_from(model, tmp_path / "missing.pt")
+
+
+def test_a_run_initialised_from_a_model_starts_where_that_model_ended(finished_run, tmp_path, sets):
+    # One step at a negligible learning rate: the weights stay the source's.
+    cfg = dataclasses.replace(
+        TINY, init_from=str(finished_run / "model.pt"), lr=1e-12, warmup=0, schedule="constant", max_examples=8
+    )
+    _run(cfg, tmp_path, sets)
+    started = _weights(tmp_path / "model.pt")
+    for name, tensor in _weights(finished_run / "model.pt").items():
+        torch.testing.assert_close(started[name], tensor, rtol=0, atol=1e-9)
+    assert load_model(tmp_path / "model.pt").run_config.init_from == str(finished_run / "model.pt")

@@ -132,6 +132,19 @@ def test_a_row_with_several_seeds_trains_and_evaluates_one_model_per_seed(tmp_pa
         assert any(f"models/eigval_laplace_s{seed} " in command and f"--seed {seed} " in command for command in commands)
 
 
+def test_a_run_initialised_from_another_trains_after_it_from_its_model(tmp_path):
+    config = paper_config()
+    inversion = next(row for row in config["runs"] if row["task"] == "inversion")
+    config["runs"].append({**inversion, "name": "inv6_from_inv5", "n": 6, "init_from": inversion["name"], "analyses": []})
+    dry_run = snakemake("-n", "-p", "--workflow-profile", "none", "--configfile", write_config(tmp_path / "init.yaml", config)).stdout
+    commands = shell_commands(dry_run, "train")
+    (command,) = [command for command in commands if "models/inv6_from_inv5 " in command]
+    assert f"--init-from results/paper/models/{inversion['name']}/model.pt " in command
+    # The source's model.pt is an input: Snakemake schedules the source's training first.
+    assert re.search(rf"input: [^\n]*results/paper/models/{inversion['name']}/model.pt", dry_run)
+    assert all("--init-from none " in other for other in commands if other != command)
+
+
 def test_quick_config_runs_the_paper_dag_less_the_larger_matrices():
     dry_run = snakemake("-n", "--workflow-profile", CPU_PROFILE, "--configfile", "config/quick.yaml").stdout
     # E2's 6x6 model has no quick counterpart (config/quick.yaml says why): one validation set,
@@ -224,8 +237,9 @@ def break_first_eigenvalue_run(**changes) -> dict:
         (break_first_eigenvalue_run(enc_heads=7), r"run 'eigval_semicircle': enc_dim 512 is not divisible by enc_heads 7"),
         (break_first_eigenvalue_run(analyses=["roughly_right"]), r"analysis 'roughly_right' does not apply to task 'eigenvalues'"),
         ({**paper_config(), "sclae": "paper"}, r"'sclae' was unexpected"),
+        (break_first_eigenvalue_run(init_from="eigval_nowhere"), r"init_from 'eigval_nowhere' is not another run; runs: "),
     ],
-    ids=["bad-spectrum", "unknown-run-key", "bad-combination", "wrong-analysis", "unknown-top-key"],
+    ids=["bad-spectrum", "unknown-run-key", "bad-combination", "wrong-analysis", "unknown-top-key", "bad-init-from"],
 )
 def test_an_invalid_config_stops_the_run_with_a_clear_message(tmp_path, config, message):
     bad = write_config(tmp_path / "bad.yaml", config)

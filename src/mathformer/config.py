@@ -93,6 +93,11 @@ class RunConfig:
     precision: str = _option("auto", "arithmetic: auto is bf16 on CUDA, fp32 on CPU", choices=PRECISIONS)
     compile: bool = _option(False, "compile the training step with torch.compile")
     seed: int = _option(0, "seed of the weights and of the training stream", at_least=0, at_most=2**63 - 1)
+    init_from: str | None = _option(
+        None,
+        "start from the weights of this model.pt (same architecture and encodings; a smaller n's model "
+        "fits: its position tables are extended) instead of random ones (none: random)",
+    )
     weak_accuracy: float | None = _option(
         None, "also keep weak.pt, the epoch whose validation accuracy at 5 %% is closest to this", above=0, at_most=1
     )

@@ -63,18 +63,54 @@ class TrainedModel(NamedTuple):
     warning: str | None
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
-    """Rebuild the model that training saved in `path` (model.pt or weak.pt), in eval mode on `device`."""
-    path = Path(path)
+def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"model file not found: {path}")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many kinds (pickle, zip, runtime) for a damaged file
+    except Exception as err:  # noqa: BLE001 - torch raises many kinds (pickle, zip, runtime) for a damaged file
         raise ValueError(f"{path} is not a readable model file ({type(err).__name__})") from None
     if not isinstance(saved, dict) or saved.get("format_version") != MODEL_FORMAT:
         found = saved.get("format_version") if isinstance(saved, dict) else None
         raise ValueError(f"{path} has model format version {found}; this mathformer reads {MODEL_FORMAT}")
+    return saved
+
+
+# The learned position tables: one row per position, so a model of smaller matrices (shorter
+# sequences) has fewer rows of the same width.
+POSITION_TABLES = ("encoder.positions", "decoder.positions")
+
+
+def initialise_from(model: Seq2Seq, path: str | os.PathLike) -> None:
+    """Copy the weights of the model file at `path` into `model` (run option `init_from`).
+
+    Every tensor must have the same shape, except the position tables, which may be shorter:
+    their rows are copied and the positions beyond them keep their fresh initialisation. So a
+    model of n x n matrices can start a model of larger ones (a curriculum).
+    """
+    path = Path(path)
+    source = _read(path)["state_dict"]
+    target = model.state_dict()
+    if source.keys() != target.keys():
+        raise ValueError(f"init_from {path}: another architecture (its layers differ from this run's)")
+    with torch.no_grad():
+        for name, tensor in target.items():
+            weights = source[name]
+            if weights.shape == tensor.shape:
+                tensor.copy_(weights)
+            elif name in POSITION_TABLES and weights.shape[1:] == tensor.shape[1:] and len(weights) <= len(tensor):
+                tensor[: len(weights)].copy_(weights)
+            else:
+                raise ValueError(
+                    f"init_from {path}: {name} has shape {tuple(weights.shape)}, this run's {tuple(tensor.shape)} "
+                    "(another width, depth or encoding)"
+                )
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
+    """Rebuild the model that training saved in `path` (model.pt or weak.pt), in eval mode on `device`."""
+    path = Path(path)
+    saved = _read(path)
     try:
         model = Seq2Seq(ModelConfig(**saved["model_config"]))
         model.load_state_dict(saved["state_dict"])

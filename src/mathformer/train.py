@@ -44,7 +44,7 @@ from mathformer.data import Dataset, TrainingStream, load_dataset
 from mathformer.devices import autocast, claimed_device, resolve_device, resolve_precision
 from mathformer.files import atomic_path, versions
 from mathformer.model import Seq2Seq
-from mathformer.model_files import cpu_copy, model_file_contents
+from mathformer.model_files import cpu_copy, initialise_from, model_file_contents
 from mathformer.model_files import save as save_torch
 from mathformer import run_files
 from mathformer.progress import TrainingProgress
@@ -148,7 +148,10 @@ class _Trainer:
         self.steps_per_epoch = math.ceil(cfg.epoch_size / cfg.batch_size)
 
         torch.manual_seed(cfg.seed)
-        self.model = Seq2Seq(cfg.model_config(self.vocab)).to(device)
+        model = Seq2Seq(cfg.model_config(self.vocab))
+        if cfg.init_from is not None:
+            initialise_from(model, cfg.init_from)
+        self.model = model.to(device)
         self.optimizer = _adam(self.model, cfg.lr)
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
         self.loss_fn = torch.compile(self.model.loss) if cfg.compile else self.model.loss

@@ -3,7 +3,7 @@
 
 import re
 import shlex
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from mathformer import run_files
@@ -62,7 +62,21 @@ def load_runs(rows: list[dict], defaults: dict) -> dict[str, dict]:
     return runs
 
 
-RUNS = load_runs(config["runs"], config["run_defaults"])
+def resolve_init_from(runs: dict[str, dict]) -> dict[str, dict]:
+    """A run's `init_from` names another run; the run config gets that run's model.pt path."""
+    for name, run in runs.items():
+        source = run["settings"].init_from
+        if source is None:
+            continue
+        if source not in runs or source == name:
+            others = ", ".join(other for other in runs if other != name)
+            raise ValueError(f"config run {name!r}: init_from {source!r} is not another run; runs: {others}")
+        path = f"results/{SCALE}/models/{source}/{run_files.MODEL}"
+        run["settings"] = replace(run["settings"], init_from=path)
+    return runs
+
+
+RUNS = resolve_init_from(load_runs(config["runs"], config["run_defaults"]))
 
 
 def alternatives(names) -> str:
@@ -216,6 +230,12 @@ def get_train_options(wildcards) -> str:
         for spec in fields(settings)
         if spec.name not in OPERATIONAL_FIELDS
     )
+
+
+def get_init_model(wildcards) -> list[str]:
+    """The model a run starts from (`init_from`), so that it trains first; none for most runs."""
+    source = RUNS[wildcards.run]["settings"].init_from
+    return [] if source is None else [source]
 
 
 def get_checkpoint_minutes(wildcards) -> str:

@@ -7,6 +7,7 @@ rule train:
     input:
         valid=get_valid_set,
         monitored=get_monitored_sets,
+        init=get_init_model,
     output:
         **run_outputs(weak=False),
     log:
