@@ -25,7 +25,7 @@ def test_defaults_are_the_papers():
 
 
 def test_unknown_key_is_named_with_the_allowed_ones():
-    with pytest.raises(ValueError, match=r"unknown config key 'layers'; allowed keys: task, n, n_min, spectrum"):
+    with pytest.raises(ValueError, match=r"unknown config key 'layers'; allowed keys: task, n, n_min, repeat_pool, repeat_share, spectrum"):
         RunConfig.from_dict({"task": "eigenvalues", "layers": 3})
 
 
@@ -138,3 +138,12 @@ def test_new_settings_reach_the_problem_and_the_model():
     assert cfg.model_config(cfg.vocabulary()).norm == "pre"
     with pytest.raises(ValueError, match="unknown norm 'middle'; allowed: pre, post"):
         RunConfig(task="eigenvalues", norm="middle")
+
+
+def test_two_set_training_is_one_size_with_a_share_below_one():
+    cfg = RunConfig(task="inversion", n=3, repeat_pool=1000, repeat_share=0.5)
+    assert cfg.repeated() == (1000, 0.5) and RunConfig(task="inversion").repeated() is None
+    with pytest.raises(ValueError, match="repeat_pool 1000 and n_min 2 do not combine"):
+        RunConfig(task="inversion", n=3, n_min=2, repeat_pool=1000)
+    with pytest.raises(ValueError, match="repeat_share"):
+        RunConfig(task="inversion", repeat_pool=10, repeat_share=1.0)

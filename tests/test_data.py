@@ -208,3 +208,28 @@ def test_dataset_seeds_are_stable_and_distinct():
     others = {data.dataset_seed(0, *identity[:-1], role) for role in ("valid", "test", "ood")}
     assert len(others) == 3
     assert data.dataset_seed(2**31 - 1, *identity) < 2**63
+
+
+def test_two_set_training_repeats_a_seeded_pool_in_every_batch():
+    # A quarter of each 8-row batch (2 rows) from a pool of 5 problems, the rest fresh.
+    stream = _stream(repeated=(5, 0.25))
+    pool = {tuple(row) for row in VOCAB.encode_source(stream.pool[0]).tolist()}
+    assert len(pool) == 5
+    batches = _take(iter(stream), 20)
+    for src, _ in batches:
+        rows = [tuple(row) for row in src.tolist()]
+        assert all(row in pool for row in rows[:2]) and not any(row in pool for row in rows[2:])
+    seen = {tuple(row) for src, _ in batches for row in src[:2].tolist()}
+    assert seen == pool  # 40 draws from 5: every pool problem comes back, again and again
+    # The pool is a function of the seed: another worker, or a resumed run, sees the same one.
+    loader = DataLoader(_stream(repeated=(5, 0.25)), batch_size=None, num_workers=2)
+    _assert_same(batches[:6], _take(iter(loader), 6))
+    assert not np.array_equal(_stream(repeated=(5, 0.25)).pool[0], TrainingStream(
+        EIGENVALUES, VOCAB, batch_size=8, seed=12, repeated=(5, 0.25)).pool[0])  # fmt: skip
+
+
+def test_a_repeated_pool_needs_fresh_problems_of_one_size():
+    with pytest.raises(ValueError, match="not with a fixed set or mixed sizes"):
+        _stream(repeated=(5, 0.25), fixed=generate_dataset(EIGENVALUES, 4, seed=0))
+    with pytest.raises(ValueError, match=r"a share in \(0, 1\), got 5 and 1.0"):
+        _stream(repeated=(5, 1.0))

@@ -56,6 +56,13 @@ class RunConfig:
     n_min: int | None = _option(
         None, "also train on smaller sizes: each batch's n drawn from n_min..n (none: n only)", at_least=2, at_most=10
     )
+    repeat_pool: int | None = _option(
+        None,
+        "two-set training: draw a pool of this many problems once and take repeat_share of every batch "
+        "from it (none: every example fresh)",
+        at_least=1,
+    )
+    repeat_share: float = _option(0.25, "share of each batch drawn from repeat_pool (used only with it)", above=0, at_most=0.99)
     spectrum: str = _option("semicircle", "eigenvalue distribution of the training matrices", choices=SPECTRA)
     law: str = _option("uniform", "law of the matrix coefficients", choices=LAWS)
     coeff_range: float = _option(10.0, "coefficients lie in [-A, A] (or have the same variance)", above=0)
@@ -112,6 +119,8 @@ class RunConfig:
                 raise ValueError(f"{side}_dim {dim} is not divisible by {side}_heads {heads}")
         if self.n_min is not None and self.n_min > self.n:
             raise ValueError(f"n_min {self.n_min} must not exceed n {self.n}")
+        if self.repeat_pool is not None and self.n_min is not None:
+            raise ValueError(f"repeat_pool {self.repeat_pool} and n_min {self.n_min} do not combine; the pool holds n x n problems")
         if self.schedule == "cosine" and self.lr_min > self.lr:
             raise ValueError(f"lr_min {self.lr_min} must not exceed lr {self.lr} (the cosine decays from lr to lr_min)")
         self.problem()  # the problem checks its own combination of values
@@ -146,6 +155,10 @@ class RunConfig:
             coeff_range=self.coeff_range,
             signs=self.eigenvector_signs,
         )
+
+    def repeated(self) -> tuple[int, float] | None:
+        """(pool size, share) of two-set training; None when every example is fresh."""
+        return None if self.repeat_pool is None else (self.repeat_pool, self.repeat_share)
 
     def training_sizes(self) -> tuple[int, ...] | None:
         """The matrix sizes training batches are drawn from; None when only n."""

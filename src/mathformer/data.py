@@ -119,6 +119,10 @@ def load_dataset(path: str | Path) -> Dataset:
     return Dataset(problem, inputs, targets, int(fields["seed"]))
 
 
+# The key of the repeated pool's generator: no batch index reaches it (2**62 batches).
+POOL_STREAM = 2**62
+
+
 class TrainingStream(IterableDataset):
     """Endless encoded training batches; batch i depends only on (seed, i).
 
@@ -137,11 +141,16 @@ class TrainingStream(IterableDataset):
         start_batch: int = 0,
         fixed: Dataset | None = None,
         sizes: Sequence[int] | None = None,
+        repeated: tuple[int, float] | None = None,
     ) -> None:
         """`fixed`: draw each batch (with replacement) from this set instead of fresh problems.
 
         `sizes`: draw each batch's matrix size uniformly from these (each batch holds one size,
         so no padding is needed); None is the problem's own n.
+
+        `repeated` = (pool size, share): "two-set training" (Charton & Kempe 2024). A pool of that
+        many problems is drawn once from the seed, and that share of every batch is drawn from
+        it (with replacement), so those examples are seen many times; the rest are fresh.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -156,6 +165,17 @@ class TrainingStream(IterableDataset):
         self.problems = [problem] if sizes is None else [dataclasses.replace(problem, n=n) for n in sizes]
         if fixed is not None and len(self.problems) > 1:
             raise ValueError("a fixed training set has one matrix size; mixed sizes need fresh problems")
+        self.pool: tuple[np.ndarray, np.ndarray] | None = None
+        self.pool_rows = 0
+        if repeated is not None:
+            size, share = repeated
+            if fixed is not None or len(self.problems) > 1:
+                raise ValueError("a repeated pool mixes with fresh problems of one size: not with a fixed set or mixed sizes")
+            if size < 1 or not 0 < share < 1:
+                raise ValueError(f"a repeated pool needs a size >= 1 and a share in (0, 1), got {size} and {share}")
+            # A stream of its own, apart from the per-batch ones (whose keys are [seed, index]).
+            self.pool = problem.sample(size, np.random.default_rng([seed, POOL_STREAM, size]))
+            self.pool_rows = round(share * batch_size)
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(src (B, Ls), tgt (B, Lt)) int64 token ids of batch number `index`."""
@@ -178,6 +198,10 @@ class TrainingStream(IterableDataset):
         return list(zip(src.split(self.batch_size), tgt.split(self.batch_size)))
 
     def _draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if self.pool is not None:
+            inputs, targets = self.problems[0].sample(self.batch_size - self.pool_rows, rng)
+            rows = rng.integers(len(self.pool[0]), size=self.pool_rows)
+            return np.concatenate([self.pool[0][rows], inputs]), np.concatenate([self.pool[1][rows], targets])
         if self.fixed is None:
             # One size draws no number for the choice: a run without n_min keeps its old stream.
             problem = self.problems[0] if len(self.problems) == 1 else self.problems[rng.integers(len(self.problems))]

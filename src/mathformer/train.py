@@ -204,6 +204,7 @@ class _Trainer:
             start_batch=self.state.step,
             fixed=self.fixed_train,
             sizes=self.cfg.training_sizes(),
+            repeated=self.cfg.repeated(),
         )
         if self.workers == 0:  # on a 2-core CPU a worker only competes with the compute threads
             return iter(stream)
