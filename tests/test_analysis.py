@@ -137,7 +137,8 @@ def test_ill_conditioned_failures_are_predicted_perfectly():
     assert row(predictors, predictor="threshold", features="input_cond")["undecoded"] == 5
     # min_eigengap means nothing for a general matrix (all NaN) and is not used.
     assert "min_eigengap" not in set(predictors["features"])
-    assert set(curves["predictor"]) >= {"logistic on problem features", "logistic on prediction features"}
+    # The ROC figure's curves: the paper's predictor (cond of the input) and the best other feature.
+    assert set(zip(curves["feature"], curves["role"])) == {("input_cond", "paper"), ("pred_inverse_cond", "best other feature")}
     distances = inverse_distance_table(frame, "inv")
     assert row(distances, tolerance_pct=5.0, outcome="failed")["median"] == pytest.approx(0.5)
     assert row(distances, tolerance_pct=5.0, outcome="correct")["max"] < 1e-9
@@ -493,7 +494,7 @@ def test_the_models_confidence_is_a_third_family_of_failure_predictors():
     combined = row(predictors, feature_set="confidence+condition", predictor="logistic")
     assert combined["features"] == "surprisal+min_token_prob+pred_vectors_cond"
     assert set(predictors.loc[predictors["feature_set"] == "confidence+condition", "predictor"]) == {"logistic"}
-    assert "logistic on confidence features" in set(curves["predictor"])
+    assert row(curves.drop_duplicates("role"), role="paper")["feature"] == "pred_vectors_cond"
 
 
 def test_seed_spread_summarises_each_group_of_seeds():

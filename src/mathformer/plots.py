@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, FigureBase, SubFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from mathformer.files import atomic_path
 
 STYLE: dict[str, object] = {
     "font.size": 9,
-    "axes.titlesize": 9,
+    "axes.titlesize": 8,
     "axes.labelsize": 9,
     "legend.fontsize": 7,
     "xtick.labelsize": 8,
@@ -89,6 +92,29 @@ def _percent_axis(axes: Axes, label: str) -> None:
     axes.set_ylim(-2, 102)
 
 
+LEGEND_HEIGHT = 0.7  # inches added under a panel for its legend
+
+
+def legend_panels(count: int) -> tuple[Figure, list[tuple[SubFigure, Axes]]]:
+    """`count` panels side by side, each in its own subfigure so that its legend can sit under
+    it (`_legend_below`), outside the data, with constrained layout making room for it."""
+    figure = Figure(figsize=(PANEL_SIZE[0] * count, PANEL_SIZE[1] + LEGEND_HEIGHT), layout="constrained")
+    subfigures = np.atleast_1d(figure.subfigures(1, count))
+    return figure, [(subfigure, subfigure.subplots()) for subfigure in subfigures]
+
+
+def _legend_below(target: FigureBase, handles: Sequence[object] | None = None, labels: Sequence[str] | None = None, columns: int = 1) -> None:
+    """A legend under the panels of a figure or subfigure, outside the data area: it cannot cover data."""
+    if handles is None:
+        handles, labels = target.axes[0].get_legend_handles_labels()
+    target.legend(handles, labels, loc="outside lower center", ncols=columns)
+
+
+def _legend_right(figure: Figure, handles: Sequence[object], labels: Sequence[str], title: str | None = None) -> None:
+    """One legend for all panels, right of them, outside the data area."""
+    figure.legend(handles, labels, loc="outside right upper", title=title)
+
+
 # ---------------------------------------------------------------- result 1
 
 
@@ -99,90 +125,215 @@ ROUGHLY_RIGHT_CURVES = (
     ("orthogonal_pct", "eigenvectors orthogonal (|cos| < tol)", "tab:purple", "-"),
     ("eigenvalues_norms_pct", "eigenvalues and norms within tol", "tab:cyan", ":"),
 )
+PAPER_MARKER = {"marker": "*", "markersize": 9, "markerfacecolor": "white", "linestyle": "none", "zorder": 5}
+PAPER_LABEL = "the paper's value"
 
 
-def roughly_right_figure(table: pd.DataFrame) -> Figure:
-    """Per run (columns), shares against tolerance for all predictions (top) and failures (bottom)."""
+def _curve_column(key: str, population: str) -> str | None:
+    """The table column of a curve for a population; accuracy is a share of all predictions
+    (among failures it is 0 by definition), so it has no failed_ curve."""
+    if key == "accuracy_pct":
+        return key if population == "all" else None
+    return f"{population}_{key}"
+
+
+def _interval_band(ax: Axes, x: pd.Series, rows: pd.DataFrame, name: str, colour: str) -> None:
+    """The 95 % Wilson interval of a share as a band, where the table has it and it is known."""
+    if f"{name}_low" not in rows:
+        return
+    low, high = rows[f"{name}_low"].to_numpy(float), rows[f"{name}_high"].to_numpy(float)
+    known = np.isfinite(low) & np.isfinite(high)
+    if known.any():
+        ax.fill_between(x.to_numpy(float)[known], low[known], high[known], color=colour, alpha=0.15, linewidth=0)
+
+
+def _paper_points(ax: Axes, marks: pd.DataFrame, name: str, colour: str, headline_pct: float | None) -> None:
+    """The paper's values of one curve as stars in its colour; the headline accuracy is written out."""
+    chosen = marks[marks["column"] == name]
+    if chosen.empty:
+        return
+    ax.plot(chosen["tolerance_pct"], chosen["value"], markeredgecolor=colour, label=PAPER_LABEL, **PAPER_MARKER)
+    headline = chosen[np.isclose(chosen["tolerance_pct"], headline_pct)] if headline_pct is not None else chosen.iloc[:0]
+    if name == "accuracy_pct" and not headline.empty:
+        value = float(headline["value"].iloc[0])
+        # Written in the lower right, where the curves (rising with the tolerance) leave room.
+        ax.annotate(
+            f"paper: {value:g} % at {headline_pct:g} %", (headline_pct, value), xytext=(0.97, 0.06), textcoords="axes fraction",
+            ha="right", fontsize=7, arrowprops={"arrowstyle": "->", "linewidth": 0.6, "color": "grey"},
+        )  # fmt: skip
+
+
+def roughly_right_figure(
+    table: pd.DataFrame,
+    titles: Mapping[str, str] | None = None,
+    paper: pd.DataFrame | None = None,
+    headline_pct: float | None = None,
+) -> Figure:
+    """Per run (columns), shares against tolerance for all predictions (top) and failures (bottom).
+
+    `titles` names the runs (run -> readable name); `paper` holds the paper's values (run,
+    column, tolerance_pct, value), drawn as stars on the curve they belong to, the accuracy at
+    `headline_pct` written out. One legend for all panels, under them.
+    """
     runs = list(dict.fromkeys(table["run"]))
+    titles = titles or {}
+    marks = paper if paper is not None else pd.DataFrame(columns=["run", "column", "tolerance_pct", "value"])
     figure, axes = panels(len(runs), rows=2)
     for column, run in enumerate(runs):
         rows = table[table["run"] == run]
         for row, population in enumerate(("all", "failed")):
             ax = axes[row, column]
             for key, label, colour, line in ROUGHLY_RIGHT_CURVES:
-                # Accuracy is a share of all predictions; among failures it is 0 by definition.
-                name = key if key == "accuracy_pct" else f"{population}_{key}"
-                if name in rows and not (population == "failed" and key == "accuracy_pct"):
-                    ax.plot(rows["tolerance_pct"], rows[name], line, color=colour, marker="o", markersize=3, label=label)
-                    if f"{name}_low" in rows:  # the 95 % Wilson interval as a band, where it exists
-                        low, high = rows[f"{name}_low"].to_numpy(float), rows[f"{name}_high"].to_numpy(float)
-                        known = np.isfinite(low) & np.isfinite(high)
-                        if known.any():
-                            ax.fill_between(rows["tolerance_pct"].to_numpy(float)[known], low[known], high[known], color=colour, alpha=0.15, linewidth=0)
+                name = _curve_column(key, population)
+                if name is None or name not in rows:
+                    continue
+                ax.plot(rows["tolerance_pct"], rows[name], line, color=colour, marker="o", markersize=3, label=label)
+                _interval_band(ax, rows["tolerance_pct"], rows, name, colour)
+                _paper_points(ax, marks[marks["run"] == run], name, colour, headline_pct)
             ax.set_xscale("log")
             ax.set_xlabel("tolerance (%, log scale)")
             _percent_axis(ax, "share of all predictions (%)" if population == "all" else "share of decoded failures (%)")
-            ax.set_title(f"{run}: {'all test matrices' if population == 'all' else 'decoded failures'}")
-    axes[0, 0].legend(loc="lower right")
+            ax.set_title(f"{titles.get(run, run)}\n{'all test matrices' if population == 'all' else 'decoded failures'}")
+    handles = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    if PAPER_LABEL in handles:  # one legend entry for the stars of every colour
+        handles[PAPER_LABEL] = Line2D([], [], markeredgecolor="black", **PAPER_MARKER)
+    _legend_right(figure, list(handles.values()), list(handles))
     return figure
 
 
 # ---------------------------------------------------------------- result 2
 
 
-def condition_histograms_figure(histograms: pd.DataFrame) -> Figure:
-    """Per run, the density of log condition number (the table's `quantity`) for correct and failed predictions."""
+def _log_ticks(ax: Axes, offset: float) -> None:
+    """Few integer decades on the x axis, written 10^k (the bins are in log10 units), so the
+    labels never run into each other; the axis label says whether 1 was subtracted."""
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, min_n_ticks=2))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"$10^{{{x:g}}}$"))
+    ax.set_xlabel("condition number − 1 (log scale)" if offset else "condition number (log scale)")
+
+
+def _clipped_note(ax: Axes, rows: pd.DataFrame, offset: float) -> None:
+    """Say that the end bins also hold the values beyond them (the bins stop at the 0.5th and
+    99.5th percentiles), and how many, so a tall last bin is not read as a mode."""
+    quantity = "cond − 1" if offset else "cond"
+    notes = []
+    for column, edge, word, sign in (("clipped_low", "bin_left", "first", "≤"), ("clipped_high", "bin_right", "last", "≥")):
+        clipped = int(rows.groupby("outcome", sort=False)[column].first().sum())
+        if clipped:
+            bound = rows[edge].min() if word == "first" else rows[edge].max()
+            notes.append(f"{word} bin: {quantity} {sign} {10 ** bound:.3g} ({clipped} beyond)")
+    if notes:
+        ax.text(0.98, 0.98, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=6)
+
+
+def _paper_split(ax: Axes, marks: pd.DataFrame, offset: float) -> None:
+    """The paper's tails of the condition numbers as vertical lines in the outcome's colour."""
+    for mark in marks.itertuples():
+        if mark.value - offset <= 0:
+            continue
+        words = {"p98": "98th pct", "p2": "2nd pct"}.get(mark.statistic, mark.statistic)
+        ax.axvline(np.log10(mark.value - offset), color=OUTCOME_COLOURS.get(mark.outcome), linestyle="--", linewidth=1, label=f"paper: {mark.outcome} {words} {mark.value:g}")
+
+
+def condition_histograms_figure(
+    histograms: pd.DataFrame, titles: Mapping[str, str] | None = None, paper: pd.DataFrame | None = None
+) -> Figure:
+    """Per run, the density of log condition number (the table's `quantity`) for correct and
+    failed predictions; `paper` (run, outcome, statistic, value) marks the paper's split."""
     if histograms.empty:
         return no_data_figure("no finite condition numbers to show")
     runs = list(dict.fromkeys(histograms["run"]))
-    figure, axes = panels(len(runs))
-    for ax, run in zip(axes[0], runs):
+    titles = titles or {}
+    marks = paper if paper is not None else pd.DataFrame(columns=["run", "outcome", "statistic", "value"])
+    figure, cells = legend_panels(len(runs))
+    for (panel, ax), run in zip(cells, runs):
         rows = histograms[histograms["run"] == run]
+        offset = float(rows["offset"].iloc[0])
+        top = 0.0
         for outcome, group in rows.groupby("outcome", sort=False):
             edges = np.append(group["bin_left"].to_numpy(), group["bin_right"].to_numpy()[-1])
             ax.stairs(group["density"].to_numpy(), edges, color=OUTCOME_COLOURS.get(outcome), label=f"{outcome} (n={int(group['count'].iloc[0])})")
-        ax.set_xlabel(rows["quantity"].iloc[0])
+            top = max(top, float(group["density"].max()))
+        _paper_split(ax, marks[marks["run"] == run], offset)
+        _log_ticks(ax, offset)
+        ax.set_ylim(0, 1.25 * top if top > 0 else 1)  # room for the note on clipped values
+        _clipped_note(ax, rows, offset)
         ax.set_ylabel("density (per unit of log10)")
-        ax.set_title(f"{run} (split at {rows['tolerance_pct'].iloc[0]:g} % tolerance)")
-        ax.legend()
+        ax.set_title(f"{titles.get(run, run)}\nof {rows['condition_of'].iloc[0]}, split at {rows['tolerance_pct'].iloc[0]:g} %")
+        _legend_below(panel)
     return figure
 
 
-def roc_figure(curves: pd.DataFrame) -> Figure:
-    """Per run, held-out ROC curves of the failure predictors, with their AUC in the legend."""
+def roc_figure(curves: pd.DataFrame, titles: Mapping[str, str] | None = None, feature_names: Mapping[str, str] | None = None) -> Figure:
+    """Per run, held-out ROC curves of the paper's failure predictor and the best other feature,
+    AUC and its 95 % interval in the legend (under the panel, where it covers no curve)."""
     if curves.empty:
         return no_data_figure("no run has both correct and failed predictions: no ROC curve")
     runs = list(dict.fromkeys(curves["run"]))
-    figure, axes = panels(len(runs))
-    for ax, run in zip(axes[0], runs):
+    titles, feature_names = titles or {}, feature_names or {}
+    figure, cells = legend_panels(len(runs))
+    for (panel, ax), run in zip(cells, runs):
         rows = curves[curves["run"] == run]
-        for predictor, group in rows.groupby("predictor", sort=False):
-            ax.plot(100 * group["false_alarm_rate"], 100 * group["caught_rate"], label=f"{predictor} (AUC {group['auc'].iloc[0]:.3f})")
-        ax.plot([0, 100], [0, 100], ":", color="grey", linewidth=1)
+        for (feature, role), group in rows.groupby(["feature", "role"], sort=False):
+            first = group.iloc[0]
+            words = "the paper's predictor" if role == "paper" else role
+            label = f"{feature_names.get(feature, feature)} ({words})\nAUC {first['auc']:.3f} [{first['auc_low']:.3f}, {first['auc_high']:.3f}]"
+            style = {"linewidth": 2.0} if role == "paper" else {"linestyle": "--"}
+            ax.plot(100 * group["false_alarm_rate"], 100 * group["caught_rate"], label=label, **style)
+        ax.plot([0, 100], [0, 100], ":", color="grey", linewidth=1, label="chance")
         ax.set_xlabel("false alarms: correct predictions flagged (%)")
         _percent_axis(ax, "failures caught (%)")
-        ax.set_title(f"{run} (held-out split, {rows['tolerance_pct'].iloc[0]:g} % tolerance)")
-        ax.legend(loc="lower right")
+        ax.set_xlim(-2, 102)
+        ax.set_title(f"{titles.get(run, run)}\nheld-out half, failures at {rows['tolerance_pct'].iloc[0]:g} %")
+        _legend_below(panel)
     return figure
 
 
 # ---------------------------------------------------------------- result 3
 
 
-def ood_heatmap_figure(accuracy: pd.DataFrame, tolerance_pct: float) -> Figure:
-    """Training spectrum (rows) by test spectrum (columns) accuracy, annotated, 0 to 100 %."""
+CELL_FONT = 7
+INTERVAL_FONT = 6
+
+
+def _interval_fits(cell_width_pt: float, text: str) -> bool:
+    """Whether an interval line fits a cell: digits and brackets are about 0.6 em wide."""
+    return len(text) * 0.6 * INTERVAL_FONT <= 0.92 * cell_width_pt
+
+
+def ood_heatmap_figure(accuracy: pd.DataFrame, tolerance_pct: float, intervals: pd.DataFrame | None = None) -> Figure:
+    """Training spectrum (rows) by test spectrum (columns) accuracy, 0 to 100 %, annotated with
+    the value and, where `intervals` has it (train_spectrum, test_spectrum, low, high, in
+    percent) and it fits, its 95 % interval. The in-distribution cells (train ==
+    test) are outlined."""
     matrix = accuracy.set_index("train_spectrum")
-    figure = Figure(figsize=(1.0 + 0.8 * matrix.shape[1], 0.8 + 0.6 * matrix.shape[0]), layout="constrained")
+    values = matrix.to_numpy(dtype=float)
+    cell = (1.05, 0.62) if intervals is not None else (0.8, 0.6)
+    figure = Figure(figsize=(1.4 + cell[0] * matrix.shape[1], 0.9 + cell[1] * matrix.shape[0]), layout="constrained")
     ax = figure.subplots()
     ax.grid(False)
-    image = ax.imshow(matrix.to_numpy(dtype=float), vmin=0, vmax=100, cmap="viridis", aspect="auto")
-    for (row, column), value in np.ndenumerate(matrix.to_numpy(dtype=float)):
+    image = ax.imshow(values, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+    bounds = {} if intervals is None else {
+        (line.train_spectrum, line.test_spectrum): (line.low, line.high) for line in intervals.itertuples()
+    }  # fmt: skip
+    for (row, column), value in np.ndenumerate(values):
         text = "n/a" if np.isnan(value) else f"{value:.1f}"
-        ax.text(column, row, text, ha="center", va="center", fontsize=7, color="white" if np.isnan(value) or value < 60 else "black")
+        low, high = bounds.get((matrix.index[row], matrix.columns[column]), (np.nan, np.nan))
+        interval = f"[{low:.1f}, {high:.1f}]"
+        if not np.isnan(value) and np.isfinite(low) and _interval_fits(72 * cell[0], interval):
+            text += f"\n{interval}"
+        colour = "white" if np.isnan(value) or value < 60 else "black"
+        ax.text(column, row, text, ha="center", va="center", fontsize=CELL_FONT if "\n" not in text else INTERVAL_FONT, color=colour)
+        if matrix.index[row] == matrix.columns[column]:
+            ax.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="white", linewidth=2))
     ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=30, ha="right")
     ax.set_yticks(range(matrix.shape[0]), matrix.index)
     ax.set_xlabel("test spectrum")
     ax.set_ylabel("training spectrum")
+    ax.set_title("outlined: in distribution (trained and tested on the same spectrum)", fontsize=7)
     figure.colorbar(image, ax=ax, label=f"accuracy at {tolerance_pct:g} % tolerance (%)")
     return figure
 
@@ -196,7 +347,9 @@ def _count_unit(largest: float) -> tuple[float, str]:
 
 
 def learning_curves_figure(curves: pd.DataFrame, panel_titles: Sequence[tuple[str, str]], tolerance_pct: float) -> Figure:
-    """One panel per evaluation set (key, title): accuracy against examples seen, a line per training spectrum."""
+    """One panel per evaluation set (key, title): accuracy against examples seen, a line per
+    training spectrum. Where a spectrum was trained with several seeds (`seeds` > 1) the line is
+    their mean and a band spans their min to max (`accuracy_pct_min`, `accuracy_pct_max`)."""
     if curves.empty or not panel_titles:
         return no_data_figure("no learning curve at this tolerance in the training logs")
     figure, axes = panels(len(panel_titles))
@@ -204,9 +357,18 @@ def learning_curves_figure(curves: pd.DataFrame, panel_titles: Sequence[tuple[st
     for ax, (evaluation, title) in zip(axes[0], panel_titles):
         rows = curves[curves["evaluated_on"] == evaluation]
         for spectrum, group in rows.groupby("train_spectrum", sort=False):
-            ax.plot(group["examples"] / scale, group["accuracy_pct"], color=SPECTRUM_COLOURS.get(spectrum), label=spectrum)
+            colour = SPECTRUM_COLOURS.get(spectrum)
+            seeds = int(group["seeds"].max()) if "seeds" in group else 1
+            x = group["examples"] / scale
+            ax.plot(x, group["accuracy_pct"], color=colour, label=spectrum if seeds == 1 else f"{spectrum} (mean of {seeds} seeds)")
+            if seeds > 1:
+                ax.fill_between(x, group["accuracy_pct_min"], group["accuracy_pct_max"], color=colour, alpha=0.2, linewidth=0)
         ax.set_xlabel(f"training examples seen ({unit})")
         _percent_axis(ax, f"accuracy at {tolerance_pct:g} % tolerance (%)")
         ax.set_title(title)
-    axes[0, 0].legend(title="trained on", loc="lower right")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if "seeds" in curves and curves["seeds"].max() > 1:
+        handles.append(Patch(color="grey", alpha=0.2))
+        labels.append("band: min to max over seeds")
+    _legend_right(figure, handles, labels, title="trained on")
     return figure
