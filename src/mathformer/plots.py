@@ -58,9 +58,14 @@ def style() -> Iterator[None]:
         yield
 
 
-def panels(count: int, rows: int = 1) -> tuple[Figure, np.ndarray]:
-    """A figure with `rows` x `count` panels (a 2-D array of axes) and constrained layout."""
-    figure = Figure(figsize=(PANEL_SIZE[0] * count, PANEL_SIZE[1] * rows), layout="constrained")
+LEGEND_WIDTH = 2.3  # inches added right of the panels for a shared legend (`_legend_right`)
+
+
+def panels(count: int, rows: int = 1, legend_right: bool = False) -> tuple[Figure, np.ndarray]:
+    """A figure with `rows` x `count` panels (a 2-D array of axes) and constrained layout; with
+    `legend_right`, wider by room for a legend right of the panels, so they keep their size."""
+    width = PANEL_SIZE[0] * count + (LEGEND_WIDTH if legend_right else 0.0)
+    figure = Figure(figsize=(width, PANEL_SIZE[1] * rows), layout="constrained")
     axes = figure.subplots(rows, count, squeeze=False)
     return figure, axes
 
@@ -112,7 +117,7 @@ def _legend_below(target: FigureBase, handles: Sequence[object] | None = None, l
 
 def _legend_right(figure: Figure, handles: Sequence[object], labels: Sequence[str], title: str | None = None) -> None:
     """One legend for all panels, right of them, outside the data area."""
-    figure.legend(handles, labels, loc="outside right upper", title=title)
+    figure.legend(handles, labels, loc="outside center right", title=title)
 
 
 # ---------------------------------------------------------------- result 1
@@ -178,7 +183,7 @@ def roughly_right_figure(
     runs = list(dict.fromkeys(table["run"]))
     titles = titles or {}
     marks = paper if paper is not None else pd.DataFrame(columns=["run", "column", "tolerance_pct", "value"])
-    figure, axes = panels(len(runs), rows=2)
+    figure, axes = panels(len(runs), rows=2, legend_right=True)
     for column, run in enumerate(runs):
         rows = table[table["run"] == run]
         for row, population in enumerate(("all", "failed")):
@@ -352,7 +357,7 @@ def learning_curves_figure(curves: pd.DataFrame, panel_titles: Sequence[tuple[st
     their mean and a band spans their min to max (`accuracy_pct_min`, `accuracy_pct_max`)."""
     if curves.empty or not panel_titles:
         return no_data_figure("no learning curve at this tolerance in the training logs")
-    figure, axes = panels(len(panel_titles))
+    figure, axes = panels(len(panel_titles), legend_right=True)
     scale, unit = _count_unit(curves["examples"].max())
     for ax, (evaluation, title) in zip(axes[0], panel_titles):
         rows = curves[curves["evaluated_on"] == evaluation]
