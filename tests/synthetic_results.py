@@ -129,7 +129,7 @@ def full_results(root: Path) -> Path:
     predictability({"eigvec": eig_path, "eigvec_weak": weak_path, "inv": inv_path}, results, claims=CLAIMS_FILE)
     trains = ("semicircle", "laplace_s0", "laplace_s1")
     accuracy = {(f"eigval_{train}", test): (0.9 if train != "semicircle" or test == "semicircle" else 0.2) for train in trains for test in SPECTRA}
-    accuracy |= {("eigval_laplace_s1", test): 0.8 for test in SPECTRA}  # the second seed does a little worse
+    accuracy |= {("eigval_laplace_s0", test): 0.95 for test in SPECTRA}  # the seeds differ a little
     curves = {"semicircle": [0.1, 0.6, 0.95], "laplace_s0": [0.2, 0.7, 0.96], "laplace_s1": [0.1, 0.5, 0.9]}
     logs = {f"eigval_{train}": train_log(inputs / f"{train}.csv", curves[train]) for train in trains}
     ood_study(ood_summaries(inputs, accuracy), logs, results)
