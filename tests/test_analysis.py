@@ -225,6 +225,15 @@ def test_run_names_shorten_to_their_spectrum():
     assert short_names(["run_", "run_b"]) == {"run_": "run_", "run_b": "run_b"}  # cutting would leave one empty
 
 
+def test_seeded_run_names_shorten_to_their_spectrum_and_keep_the_seed():
+    from mathformer.analysis.ood import spectrum_names, split_seed
+
+    # The seeds of one spectrum alone share 'eigval_laplace_s': shortening must not eat the spectrum.
+    assert spectrum_names(["eigval_laplace_s0", "eigval_laplace_s1"]) == {"eigval_laplace_s0": "laplace_s0", "eigval_laplace_s1": "laplace_s1"}
+    assert spectrum_names(["eigval_laplace_s0", "eigval_uniform"]) == {"eigval_laplace_s0": "laplace_s0", "eigval_uniform": "uniform"}
+    assert split_seed("laplace_s12") == ("laplace", 12) and split_seed("laplace") == ("laplace", None)
+
+
 def test_examples_to_accuracy_from_a_training_log(tmp_path):
     fast = pd.read_csv(synthetic.train_log(tmp_path / "fast.csv", [0.1, 0.6, 0.92, 0.97]))
     slow = pd.read_csv(synthetic.train_log(tmp_path / "slow.csv", [0.05, 0.2, 0.55, 0.8]))
@@ -721,6 +730,8 @@ def test_ood_heatmap_writes_intervals_and_outlines_the_diagonal(tmp_path):
     with plots.style():
         plain = plots.ood_heatmap_figure(accuracy_matrix(summaries, 0.05), 5.0)
     assert not any("[" in text.get_text() for text in plain.axes[0].texts)
+    # An interval is written only where it fits its cell.
+    assert plots._interval_fits(75.0, "[79.4, 89.3]") and not plots._interval_fits(30.0, "[79.4, 89.3]")
 
 
 def test_learning_curves_of_several_seeds_are_a_mean_with_a_band(tmp_path):

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mathformer import plots
-from mathformer.analysis.training import SEEDED_RUN
+from mathformer.analysis.training import SEEDED_RUN, seeded_run_name
 from mathformer.intervals import wilson
 from mathformer.problems import SPECTRA
 from mathformer.summaries import read_summary, summary_accuracy, summary_interval
@@ -57,6 +57,14 @@ def split_seed(name: str) -> tuple[str, int | None]:
     """('laplace', 1) for 'laplace_s1', a run of a row trained with several seeds; (name, None) otherwise."""
     match = SEEDED_RUN.fullmatch(name)
     return (name, None) if match is None else (match["group"], int(match["seed"]))
+
+
+def spectrum_names(runs: Iterable[str]) -> dict[str, str]:
+    """Run -> its `short_names` name, the seed kept: eigval_laplace_s1 -> laplace_s1. The seeds
+    are set aside while shortening, or the seeds of one spectrum alone would shorten to 's0', 's1'."""
+    split = {run: split_seed(run) for run in dict.fromkeys(runs)}
+    short = short_names(group for group, _ in split.values())
+    return {run: short[group] if seed is None else seeded_run_name(short[group], seed) for run, (group, seed) in split.items()}
 
 
 # ---------------------------------------------------------------- the 7 x 7 table
@@ -240,7 +248,7 @@ def ood_study(
     validation curve. Training runs are labelled by their names less the prefix they share
     (eigval_laplace -> laplace; see `short_names`). Returns the tables by name.
     """
-    names = short_names([train for train, _ in summaries] + list(logs))
+    names = spectrum_names([train for train, _ in summaries] + list(logs))
     loaded = {(names[train], test): read_summary(path) for (train, test), path in summaries.items()}
     curves = learning_curves({names[train]: read_log(path) for train, path in logs.items()})
     tables = {name: accuracy_matrix(loaded, tolerance) for name, tolerance in TABLE_TOLERANCES.items()}
