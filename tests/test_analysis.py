@@ -616,7 +616,7 @@ def test_failure_figures_name_weak_snapshots_and_explain_them_once(tmp_path, mon
     figure, caption = saved["roughly_right"]
     titles = [ax.get_title() for ax in figure.axes]
     assert titles[1].startswith("eigenvectors 4x4 (weak snapshot, ") and titles[0].startswith("eigenvectors 4x4 (")
-    assert caption.count("weak_accuracy") == 1
+    assert caption.count("weak_accuracy") == 1 and "test accuracy at 5 %" in caption
 
 
 def _histogram_frame(seed: int = 0) -> pd.DataFrame:

@@ -108,7 +108,9 @@ def legend_panels(count: int) -> tuple[Figure, list[tuple[SubFigure, Axes]]]:
     return figure, [(subfigure, subfigure.subplots()) for subfigure in subfigures]
 
 
-def _legend_below(target: FigureBase, handles: Sequence[object] | None = None, labels: Sequence[str] | None = None, columns: int = 1) -> None:
+def _legend_below(
+    target: FigureBase, handles: Sequence[object] | None = None, labels: Sequence[str] | None = None, columns: int = 1
+) -> None:
     """A legend under the panels of a figure or subfigure, outside the data area: it cannot cover data."""
     if handles is None:
         handles, labels = target.axes[0].get_legend_handles_labels()
@@ -240,7 +242,8 @@ def _paper_split(ax: Axes, marks: pd.DataFrame, offset: float) -> None:
         if mark.value - offset <= 0:
             continue
         words = {"p98": "98th pct", "p2": "2nd pct"}.get(mark.statistic, mark.statistic)
-        ax.axvline(np.log10(mark.value - offset), color=OUTCOME_COLOURS.get(mark.outcome), linestyle="--", linewidth=1, label=f"paper: {mark.outcome} {words} {mark.value:g}")
+        label = f"paper: {mark.outcome} {words} {mark.value:g}"
+        ax.axvline(np.log10(mark.value - offset), color=OUTCOME_COLOURS.get(mark.outcome), linestyle="--", linewidth=1, label=label)
 
 
 def condition_histograms_figure(
@@ -272,7 +275,9 @@ def condition_histograms_figure(
     return figure
 
 
-def roc_figure(curves: pd.DataFrame, titles: Mapping[str, str] | None = None, feature_names: Mapping[str, str] | None = None) -> Figure:
+def roc_figure(
+    curves: pd.DataFrame, titles: Mapping[str, str] | None = None, feature_names: Mapping[str, str] | None = None
+) -> Figure:
     """Per run, held-out ROC curves of the paper's failure predictor and the best other feature,
     AUC and its 95 % interval in the legend (under the panel, where it covers no curve)."""
     if curves.empty:
@@ -285,7 +290,8 @@ def roc_figure(curves: pd.DataFrame, titles: Mapping[str, str] | None = None, fe
         for (feature, role), group in rows.groupby(["feature", "role"], sort=False):
             first = group.iloc[0]
             words = "the paper's predictor" if role == "paper" else role
-            label = f"{feature_names.get(feature, feature)} ({words})\nAUC {first['auc']:.3f} [{first['auc_low']:.3f}, {first['auc_high']:.3f}]"
+            auc = f"AUC {first['auc']:.3f} [{first['auc_low']:.3f}, {first['auc_high']:.3f}]"
+            label = f"{feature_names.get(feature, feature)} ({words})\n{auc}"
             style = {"linewidth": 2.0} if role == "paper" else {"linestyle": "--"}
             ax.plot(100 * group["false_alarm_rate"], 100 * group["caught_rate"], label=label, **style)
         ax.plot([0, 100], [0, 100], ":", color="grey", linewidth=1, label="chance")

@@ -282,8 +282,10 @@ def condition_histogram(
             continue
         density, _ = np.histogram(clipped[chosen], bins=edges, density=True)
         beyond = {"clipped_low": int((logs[chosen] < edges[0]).sum()), "clipped_high": int((logs[chosen] > edges[-1]).sum())}
-        parts.append(pd.DataFrame({"outcome": outcome, "count": int(chosen.sum()), "bin_left": edges[:-1], "bin_right": edges[1:], "density": density} | beyond))
-    table = pd.concat(parts, ignore_index=True).assign(run=run, quantity=quantity, condition_of=of, offset=offset, tolerance_pct=100 * tolerance)
+        bin_columns = {"bin_left": edges[:-1], "bin_right": edges[1:], "density": density}
+        parts.append(pd.DataFrame({"outcome": outcome, "count": int(chosen.sum())} | bin_columns | beyond))
+    keys = {"run": run, "quantity": quantity, "condition_of": of, "offset": offset, "tolerance_pct": 100 * tolerance}
+    table = pd.concat(parts, ignore_index=True).assign(**keys)
     return table[HISTOGRAM_COLUMNS]
 
 
@@ -517,10 +519,12 @@ def _caption(title: str, labels: Sequence[str]) -> str:
     return f"{title}. Runs: {'; '.join(labels)}."
 
 
+# What the percentage in a run's title is, said in every failure figure's caption.
+TITLE_NOTE = "Percentages in the titles: test accuracy at 5 % tolerance"
 # Said once, in the caption of a figure that shows a weak snapshot: what the paper's weaker model is here.
 WEAK_NOTE = (
     "A weak snapshot is an earlier epoch of the same training run, the one whose validation accuracy at 5 % was "
-    "closest to the run's weak_accuracy (the paper's weaker, ~70 % model); percentages in titles are test accuracy at 5 %"
+    "closest to the run's weak_accuracy (the paper's weaker, ~70 % model)"
 )
 
 
@@ -610,12 +614,13 @@ def roughly_right(
         # Drawn before anything is written.
         figure = plots.roughly_right_figure(table, unique_titles(titles), marks, 100 * SPLIT_TOLERANCES[0])
         write_table(table, out / "tables", "roughly_right", caption)
-        plots.save_figure(figure, out / "figures", "roughly_right", _with_weak_note(caption, metadata_list))
+        plots.save_figure(figure, out / "figures", "roughly_right", _figure_caption(caption, metadata_list))
     return table
 
 
-def _with_weak_note(caption: str, metadata: Sequence[Mapping[str, object]]) -> str:
-    return caption + (f" {WEAK_NOTE}." if any(is_weak(entry) for entry in metadata) else "")
+def _figure_caption(caption: str, metadata: Sequence[Mapping[str, object]]) -> str:
+    """A failure figure's caption: what the titles' percentages are, and what a weak snapshot is if one is shown."""
+    return f"{caption} {TITLE_NOTE}." + (f" {WEAK_NOTE}." if any(is_weak(entry) for entry in metadata) else "")
 
 
 def predictability(
@@ -687,7 +692,7 @@ def predictability(
         for name, table in tables.items():
             write_table(table, out / "tables", name, _caption(captions[name], labels))
         for name, (figure, caption) in figures.items():
-            plots.save_figure(figure, out / "figures", name, _with_weak_note(caption, metadata_list))
+            plots.save_figure(figure, out / "figures", name, _figure_caption(caption, metadata_list))
     return tables
 
 

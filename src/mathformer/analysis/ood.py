@@ -110,11 +110,15 @@ def accuracy_intervals(summaries: Mapping[tuple[str, str], Mapping[str, Any]], t
     for (train, test), summary in summaries.items():
         spectrum, seed = split_seed(train)
         share, (low, high) = summary_accuracy(summary, tolerance), summary_interval(summary, tolerance)
-        rows.append({"train_spectrum": spectrum, "seed": seed, "test_spectrum": test, "count": int(summary["count"]), "accuracy_pct": 100 * share, "accuracy_pct_low": 100 * low, "accuracy_pct_high": 100 * high})
+        rows.append(
+            {"train_spectrum": spectrum, "seed": seed, "test_spectrum": test, "count": int(summary["count"]),
+             "accuracy_pct": 100 * share, "accuracy_pct_low": 100 * low, "accuracy_pct_high": 100 * high}
+        )  # fmt: skip
     table = pd.DataFrame(rows).astype({"seed": "Int64"})
     table = pd.concat([table, _seed_spread(table)], axis=1)
     order = {name: i for i, name in enumerate(spectrum_order([*table["train_spectrum"], *table["test_spectrum"]]))}
-    table = table.sort_values(["train_spectrum", "test_spectrum", "seed"], key=lambda column: column.map(order) if column.name != "seed" else column, ignore_index=True)
+    by_name = lambda column: column if column.name == "seed" else column.map(order)  # noqa: E731
+    table = table.sort_values(["train_spectrum", "test_spectrum", "seed"], key=by_name, ignore_index=True)
     return table[INTERVAL_COLUMNS]
 
 
@@ -122,9 +126,9 @@ def _seed_spread(table: pd.DataFrame) -> pd.DataFrame:
     """Per row, the spread over the seeds of its (training spectrum, test spectrum) pair, and the pooled interval."""
     groups = table.groupby(["train_spectrum", "test_spectrum"], sort=False)
     accuracy = groups["accuracy_pct"]
-    successes = (table["accuracy_pct"] / 100 * table["count"]).round().groupby([table["train_spectrum"], table["test_spectrum"]], sort=False)
-    trials = groups["count"].transform("sum")
-    pooled_low, pooled_high = wilson(successes.transform("sum"), trials)
+    successes = (table["accuracy_pct"] / 100 * table["count"]).round()
+    pooled_successes = successes.groupby([table["train_spectrum"], table["test_spectrum"]], sort=False).transform("sum")
+    pooled_low, pooled_high = wilson(pooled_successes, groups["count"].transform("sum"))
     seeds = accuracy.transform("size")
     single = seeds == 1  # one seed: the interval the summary stores, not a recomputed one
     return pd.DataFrame(
@@ -274,8 +278,10 @@ def ood_study(
     with plots.style():
         # Figures drawn before anything is written: a failure leaves no half-updated results.
         # One interval per cell: that of the mean the cell shows (the same for every seed's row).
-        cells = intervals.drop_duplicates(["train_spectrum", "test_spectrum"])[["train_spectrum", "test_spectrum", "pooled_pct_low", "pooled_pct_high"]]
-        cells = cells.set_axis(["train_spectrum", "test_spectrum", "low", "high"], axis=1)
+        cells = intervals.drop_duplicates(["train_spectrum", "test_spectrum"])
+        cells = cells[["train_spectrum", "test_spectrum", "pooled_pct_low", "pooled_pct_high"]].set_axis(
+            ["train_spectrum", "test_spectrum", "low", "high"], axis=1
+        )
         heatmap = plots.ood_heatmap_figure(tables["ood_accuracy"], 100 * TABLE_TOLERANCES["ood_accuracy"], cells)
         at_tolerance = seed_bands(curves[np.isclose(curves["tolerance_pct"], 100 * CURVE_TOLERANCE)])
         present = set(at_tolerance["evaluated_on"])
