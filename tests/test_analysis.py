@@ -654,8 +654,8 @@ def test_condition_histograms_mark_the_papers_split_and_keep_ticks_apart():
     assert not any(line.get_label().startswith("paper") for line in figure.axes[1].get_lines())  # no claim about that run
     first = histogram[histogram["run"] == "eigvec"]
     clipped = first.groupby("outcome")["clipped_high"].first().sum()
-    note = f"last bin: cond − 1 ≥ {10 ** first['bin_right'].max():.3g} ({clipped} beyond)"
-    assert clipped >= 5 and any(note in text.get_text() for text in ax.texts)
+    note = f"last bin also holds {clipped} values with cond − 1 ≥ {10 ** first['bin_right'].max():.3g}"
+    assert clipped >= 5 and note in legend_texts(figure)
     renderer = figure.canvas.get_renderer()
     for axes in figure.axes:
         boxes = [label.get_window_extent(renderer) for label in axes.get_xticklabels() if label.get_text() and label.get_visible()]
@@ -715,7 +715,8 @@ def test_ood_heatmap_writes_intervals_and_outlines_the_diagonal(tmp_path):
 
     summaries = _seeded_summaries(tmp_path)
     table = accuracy_intervals(summaries, 0.05).drop_duplicates(["train_spectrum", "test_spectrum"])
-    cells = table[["train_spectrum", "test_spectrum", "pooled_pct_low", "pooled_pct_high"]].set_axis(["train_spectrum", "test_spectrum", "low", "high"], axis=1)
+    cells = table[["train_spectrum", "test_spectrum", "pooled_pct_low", "pooled_pct_high", "seeds"]]
+    cells = cells.set_axis(["train_spectrum", "test_spectrum", "low", "high", "seeds"], axis=1)
     with plots.style():
         figure = plots.ood_heatmap_figure(accuracy_matrix(summaries, 0.05), 5.0, cells)
     ax = figure.axes[0]
@@ -726,7 +727,8 @@ def test_ood_heatmap_writes_intervals_and_outlines_the_diagonal(tmp_path):
     assert sorted(outlined) == [(0.0, 0.0), (1.0, 1.0)]  # rows and columns both uniform, laplace
     columns = [label.get_text() for label in ax.get_xticklabels()]
     rows_ = [label.get_text() for label in ax.get_yticklabels()]
-    assert all(rows_[int(y)] == columns[int(x)] for x, y in outlined)
+    assert rows_ == ["uniform", "laplace\n(mean of 2 seeds)"]
+    assert all(rows_[int(y)].split("\n")[0] == columns[int(x)] for x, y in outlined)
     with plots.style():
         plain = plots.ood_heatmap_figure(accuracy_matrix(summaries, 0.05), 5.0)
     assert not any("[" in text.get_text() for text in plain.axes[0].texts)

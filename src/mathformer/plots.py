@@ -222,18 +222,17 @@ def _log_ticks(ax: Axes, offset: float) -> None:
     ax.set_xlabel("condition number − 1 (log scale)" if offset else "condition number (log scale)")
 
 
-def _clipped_note(ax: Axes, rows: pd.DataFrame, offset: float) -> None:
-    """Say that the end bins also hold the values beyond them (the bins stop at the 0.5th and
-    99.5th percentiles), and how many, so a tall last bin is not read as a mode."""
+def _clipped_notes(rows: pd.DataFrame, offset: float) -> list[str]:
+    """Legend lines saying that the end bins also hold the values beyond them (the bins stop at
+    the 0.5th and 99.5th percentiles), and how many, so a tall end bin is not read as a mode."""
     quantity = "cond − 1" if offset else "cond"
     notes = []
     for column, edge, word, sign in (("clipped_low", "bin_left", "first", "≤"), ("clipped_high", "bin_right", "last", "≥")):
         clipped = int(rows.groupby("outcome", sort=False)[column].first().sum())
         if clipped:
             bound = rows[edge].min() if word == "first" else rows[edge].max()
-            notes.append(f"{word} bin: {quantity} {sign} {10 ** bound:.3g} ({clipped} beyond)")
-    if notes:
-        ax.text(0.98, 0.98, "\n".join(notes), transform=ax.transAxes, ha="right", va="top", fontsize=6)
+            notes.append(f"{word} bin also holds {clipped} values with {quantity} {sign} {10 ** bound:.3g}")
+    return notes
 
 
 def _paper_split(ax: Axes, marks: pd.DataFrame, offset: float) -> None:
@@ -267,11 +266,12 @@ def condition_histograms_figure(
             top = max(top, float(group["density"].max()))
         _paper_split(ax, marks[marks["run"] == run], offset)
         _log_ticks(ax, offset)
-        ax.set_ylim(0, 1.25 * top if top > 0 else 1)  # room for the note on clipped values
-        _clipped_note(ax, rows, offset)
+        ax.set_ylim(0, 1.05 * top if top > 0 else 1)
         ax.set_ylabel("density (per unit of log10)")
         ax.set_title(f"{titles.get(run, run)}\nof {rows['condition_of'].iloc[0]}, split at {rows['tolerance_pct'].iloc[0]:g} %")
-        _legend_below(panel)
+        handles, labels = ax.get_legend_handles_labels()
+        notes = _clipped_notes(rows, offset)
+        _legend_below(panel, [*handles, *(Line2D([], [], linestyle="none") for _ in notes)], [*labels, *notes])
     return figure
 
 
@@ -318,7 +318,7 @@ def _interval_fits(cell_width_pt: float, text: str) -> bool:
 def ood_heatmap_figure(accuracy: pd.DataFrame, tolerance_pct: float, intervals: pd.DataFrame | None = None) -> Figure:
     """Training spectrum (rows) by test spectrum (columns) accuracy, 0 to 100 %, annotated with
     the value and, where `intervals` has it (train_spectrum, test_spectrum, low, high, in
-    percent) and it fits, its 95 % interval. The in-distribution cells (train ==
+    percent) and it fits, its 95 % interval; a `seeds` column there names the rows that are means. The in-distribution cells (train ==
     test) are outlined."""
     matrix = accuracy.set_index("train_spectrum")
     values = matrix.to_numpy(dtype=float)
@@ -341,7 +341,8 @@ def ood_heatmap_figure(accuracy: pd.DataFrame, tolerance_pct: float, intervals: 
         if matrix.index[row] == matrix.columns[column]:
             ax.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="white", linewidth=2))
     ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=30, ha="right")
-    ax.set_yticks(range(matrix.shape[0]), matrix.index)
+    seeds = {} if intervals is None or "seeds" not in intervals else intervals.groupby("train_spectrum")["seeds"].max().to_dict()
+    ax.set_yticks(range(matrix.shape[0]), [f"{name}\n(mean of {seeds[name]} seeds)" if seeds.get(name, 1) > 1 else name for name in matrix.index])
     ax.set_xlabel("test spectrum")
     ax.set_ylabel("training spectrum")
     ax.set_title("outlined: in distribution (trained and tested on the same spectrum)", fontsize=7)

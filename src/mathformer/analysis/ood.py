@@ -279,8 +279,8 @@ def ood_study(
         # Figures drawn before anything is written: a failure leaves no half-updated results.
         # One interval per cell: that of the mean the cell shows (the same for every seed's row).
         cells = intervals.drop_duplicates(["train_spectrum", "test_spectrum"])
-        cells = cells[["train_spectrum", "test_spectrum", "pooled_pct_low", "pooled_pct_high"]].set_axis(
-            ["train_spectrum", "test_spectrum", "low", "high"], axis=1
+        cells = cells[["train_spectrum", "test_spectrum", "pooled_pct_low", "pooled_pct_high", "seeds"]].set_axis(
+            ["train_spectrum", "test_spectrum", "low", "high", "seeds"], axis=1
         )
         heatmap = plots.ood_heatmap_figure(tables["ood_accuracy"], 100 * TABLE_TOLERANCES["ood_accuracy"], cells)
         at_tolerance = seed_bands(curves[np.isclose(curves["tolerance_pct"], 100 * CURVE_TOLERANCE)])
