@@ -333,6 +333,7 @@ def test_cells_print_alike_in_every_format():
     assert format_cell(1200000.0) == "1,200,000"
     assert format_cell(float("nan")) == "n/a"
     assert format_cell(float("inf")) == "inf"
+    assert format_cell(pd.array([None], dtype="Int64")[0]) == "n/a"  # a run trained with one seed has none
     frame = pd.DataFrame({"name": ["a_b|c"], "share_pct": [12.345678]})
     assert "| a_b\\|c | 12.346 |" in to_markdown(frame)
     assert "---:" in to_markdown(frame)
