@@ -618,6 +618,11 @@ def test_failure_figures_name_weak_snapshots_and_explain_them_once(tmp_path, mon
     titles = [ax.get_title() for ax in figure.axes]
     assert titles[1].startswith("eigenvectors 4x4 (weak snapshot, ") and titles[0].startswith("eigenvectors 4x4 (")
     assert caption.count("weak_accuracy") == 1 and "test accuracy at 5 %" in caption
+    # The results folder is named after the smoke scale, whose E1 is 'eigvec': its panel gets the paper's values.
+    assert any(line.get_label() == plots.PAPER_LABEL for line in figure.axes[0].get_lines())
+    saved.clear()
+    roughly_right(paths, tmp_path / "smoke")  # without the claims file: no paper values to mark
+    assert not any(line.get_label() == plots.PAPER_LABEL for line in saved["roughly_right"][0].axes[0].get_lines())
 
 
 def _histogram_frame(seed: int = 0) -> pd.DataFrame:

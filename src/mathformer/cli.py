@@ -3,7 +3,7 @@
     mathformer generate --task T [--spectrum S --n N --law L --coeff-range A] --size K --seed SEED -o FILE
     mathformer train RUN_DIR --valid FILE [--test NAME=FILE ...] [--config YAML] [--<run option> VALUE ...]
     mathformer evaluate --model MODEL.pt --data FILE -o PRED.parquet --summary S.json [--beam N]
-    mathformer analyse roughly-right|predictability --run NAME=PRED.parquet [...] --out DIR
+    mathformer analyse roughly-right|predictability --run NAME=PRED.parquet [...] --out DIR [--claims FILE]
     mathformer analyse ood --summary TRAIN/TEST=S.json [...] --log TRAIN=train_log.csv [...] --out DIR
     mathformer report --notebook-dir DIR --results DIR --claims FILE --out DIR [--scale NAME]
 
