@@ -555,10 +555,17 @@ def legend_texts(figure) -> list[str]:
 
 def assert_legends_cover_no_axes(figure) -> None:
     renderer = figure.canvas.get_renderer()
+    panels = data_axes(figure)
+    assert panels
     for legend in legends(figure):
         box = legend.get_window_extent(renderer)
-        for ax in figure.axes:
+        for ax in panels:
             assert not overlaps(box, ax.get_window_extent(renderer)), legend_texts(figure)
+
+
+def data_axes(figure):
+    """The panels that show data (a legend row under a panel is an axes with no frame)."""
+    return [ax for ax in figure.axes if ax.axison]
 
 
 def test_paper_values_come_from_the_claims_file_by_role():
@@ -657,18 +664,18 @@ def test_condition_histograms_mark_the_papers_split_and_keep_ticks_apart():
     ax = figure.axes[0]
     paper_lines = {line.get_label(): line.get_xdata()[0] for line in ax.get_lines() if line.get_label().startswith("paper")}
     assert paper_lines == {"paper: correct 98th pct 1.031": pytest.approx(np.log10(0.031)), "paper: failed 2nd pct 1.042": pytest.approx(np.log10(0.042))}
-    assert not any(line.get_label().startswith("paper") for line in figure.axes[1].get_lines())  # no claim about that run
+    assert not any(line.get_label().startswith("paper") for line in data_axes(figure)[1].get_lines())  # no claim about that run
     first = histogram[histogram["run"] == "eigvec"]
     clipped = first.groupby("outcome")["clipped_high"].first().sum()
     note = f"last bin also holds {clipped} values with cond − 1 ≥ {10 ** first['bin_right'].max():.3g}"
     assert clipped >= 5 and note in legend_texts(figure)
     renderer = figure.canvas.get_renderer()
-    for axes in figure.axes:
+    for axes in data_axes(figure):
         boxes = [label.get_window_extent(renderer) for label in axes.get_xticklabels() if label.get_text() and label.get_visible()]
         assert len(boxes) >= 2
         assert not any(overlaps(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
     # Neighbouring panels' axis labels do not run into each other either.
-    first, second = (axes.xaxis.label.get_window_extent(renderer) for axes in figure.axes)
+    first, second = (axes.xaxis.label.get_window_extent(renderer) for axes in data_axes(figure))
     assert not overlaps(first, second)
     assert_legends_cover_no_axes(figure)
 

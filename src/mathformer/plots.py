@@ -17,7 +17,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure, FigureBase, SubFigure
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
@@ -97,24 +97,33 @@ def _percent_axis(axes: Axes, label: str) -> None:
     axes.set_ylim(-2, 102)
 
 
-LEGEND_HEIGHT = 0.7  # inches added under a panel for its legend
+LEGEND_LINE = 0.15  # inches per line of a legend set under its panel (7 pt text and spacing)
 
 
-def legend_panels(count: int) -> tuple[Figure, list[tuple[SubFigure, Axes]]]:
-    """`count` panels side by side, each in its own subfigure so that its legend can sit under
-    it (`_legend_below`), outside the data, with constrained layout making room for it."""
-    figure = Figure(figsize=(PANEL_SIZE[0] * count, PANEL_SIZE[1] + LEGEND_HEIGHT), layout="constrained")
-    subfigures = np.atleast_1d(figure.subfigures(1, count))
-    return figure, [(subfigure, subfigure.subplots()) for subfigure in subfigures]
+def legend_panels(count: int) -> tuple[Figure, np.ndarray]:
+    """`count` panels side by side, each with a legend row under it (axes with no frame: see
+    `_legends_below`), so that legends sit outside the data and the panels stay aligned.
+    Returns the figure and a (2, count) array of axes: the panels, then their legend rows."""
+    figure = Figure(figsize=(PANEL_SIZE[0] * count, PANEL_SIZE[1]), layout="constrained")
+    axes = figure.subplots(2, count, squeeze=False)
+    for ax in axes[1]:
+        ax.axis("off")
+    return figure, axes
 
 
-def _legend_below(
-    target: FigureBase, handles: Sequence[object] | None = None, labels: Sequence[str] | None = None, columns: int = 1
-) -> None:
-    """A legend under the panels of a figure or subfigure, outside the data area: it cannot cover data."""
-    if handles is None:
-        handles, labels = target.axes[0].get_legend_handles_labels()
-    target.legend(handles, labels, loc="outside lower center", ncols=columns)
+def _legend_lines(labels: Sequence[str]) -> int:
+    return sum(label.count("\n") + 1 for label in labels)
+
+
+def _legends_below(figure: Figure, axes: np.ndarray, entries: Sequence[tuple[Sequence[object], Sequence[str]]]) -> None:
+    """Each panel's legend (handles, labels) in the row under it, the row as tall as the longest
+    legend needs and the figure taller by as much."""
+    lines = max(_legend_lines(labels) for _, labels in entries)
+    height = LEGEND_LINE * lines + 0.25
+    for ax, (handles, labels) in zip(axes[1], entries):
+        ax.legend(handles, labels, loc="upper center", borderaxespad=0, frameon=True)
+    axes[0, 0].get_gridspec().set_height_ratios([PANEL_SIZE[1], height])
+    figure.set_size_inches(figure.get_figwidth(), PANEL_SIZE[1] + height)
 
 
 def _legend_right(figure: Figure, handles: Sequence[object], labels: Sequence[str], title: str | None = None) -> None:
@@ -255,8 +264,9 @@ def condition_histograms_figure(
     runs = list(dict.fromkeys(histograms["run"]))
     titles = titles or {}
     marks = paper if paper is not None else pd.DataFrame(columns=["run", "outcome", "statistic", "value"])
-    figure, cells = legend_panels(len(runs))
-    for (panel, ax), run in zip(cells, runs):
+    figure, axes = legend_panels(len(runs))
+    entries = []
+    for ax, run in zip(axes[0], runs):
         rows = histograms[histograms["run"] == run]
         offset = float(rows["offset"].iloc[0])
         top = 0.0
@@ -271,7 +281,8 @@ def condition_histograms_figure(
         ax.set_title(f"{titles.get(run, run)}\nof {rows['condition_of'].iloc[0]}, split at {rows['tolerance_pct'].iloc[0]:g} %")
         handles, labels = ax.get_legend_handles_labels()
         notes = _clipped_notes(rows, offset)
-        _legend_below(panel, [*handles, *(Line2D([], [], linestyle="none") for _ in notes)], [*labels, *notes])
+        entries.append(([*handles, *(Line2D([], [], linestyle="none") for _ in notes)], [*labels, *notes]))
+    _legends_below(figure, axes, entries)
     return figure
 
 
@@ -284,8 +295,9 @@ def roc_figure(
         return no_data_figure("no run has both correct and failed predictions: no ROC curve")
     runs = list(dict.fromkeys(curves["run"]))
     titles, feature_names = titles or {}, feature_names or {}
-    figure, cells = legend_panels(len(runs))
-    for (panel, ax), run in zip(cells, runs):
+    figure, axes = legend_panels(len(runs))
+    entries = []
+    for ax, run in zip(axes[0], runs):
         rows = curves[curves["run"] == run]
         for (feature, role), group in rows.groupby(["feature", "role"], sort=False):
             first = group.iloc[0]
@@ -299,7 +311,8 @@ def roc_figure(
         _percent_axis(ax, "failures caught (%)")
         ax.set_xlim(-2, 102)
         ax.set_title(f"{titles.get(run, run)}\nheld-out half, failures at {rows['tolerance_pct'].iloc[0]:g} %")
-        _legend_below(panel)
+        entries.append(ax.get_legend_handles_labels())
+    _legends_below(figure, axes, entries)
     return figure
 
 
