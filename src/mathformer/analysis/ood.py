@@ -250,7 +250,10 @@ def ood_study(
     examples_to_accuracy table and the ood_heatmap and learning_curves figures under out_dir.
     `reference_test` is the test set, as named in the logs, whose curve is drawn beside the
     validation curve. Training runs are labelled by their names less the prefix they share
-    (eigval_laplace -> laplace; see `short_names`). Returns the tables by name.
+    (eigval_laplace -> laplace; see `spectrum_names`). Runs named SPECTRUM_s<seed> are seeds of
+    one training spectrum: the 7 x 7 tables and the heat map show their mean, the interval table
+    each seed beside their spread, the learning curves their mean within a min-max band.
+    Returns the tables by name.
     """
     names = spectrum_names([train for train, _ in summaries] + list(logs))
     loaded = {(names[train], test): read_summary(path) for (train, test), path in summaries.items()}
