@@ -107,6 +107,9 @@ def test_failure_analyses_read_the_final_and_the_weak_eigenvector_models(paper_d
     assert labels(roughly_right) == ["eigvec5", "eigvec5_weak", "eigvec6"]
     assert labels(predictability) == ["eigvec5", "eigvec5_weak", "eigvec6", "inv5"]
     assert "results/paper/eval/eigvec5/weak/semicircle_test.parquet" in roughly_right
+    # The claims file goes to both, for the paper's values on their figures, and is not a run.
+    for command in (roughly_right, predictability):
+        assert re.search(r"--claims \S*config/claims\.yaml", command), command
 
 
 def test_training_commands_carry_each_runs_settings(paper_dry_run):

@@ -3,7 +3,7 @@
     mathformer generate --task T [--spectrum S --n N --law L --coeff-range A] --size K --seed SEED -o FILE
     mathformer train RUN_DIR --valid FILE [--test NAME=FILE ...] [--config YAML] [--<run option> VALUE ...]
     mathformer evaluate --model MODEL.pt --data FILE -o PRED.parquet --summary S.json [--beam N]
-    mathformer analyse roughly-right|predictability --run NAME=PRED.parquet [...] --out DIR
+    mathformer analyse roughly-right|predictability --run NAME=PRED.parquet [...] --out DIR [--claims FILE]
     mathformer analyse ood --summary TRAIN/TEST=S.json [...] --log TRAIN=train_log.csv [...] --out DIR
     mathformer report --notebook-dir DIR --results DIR --claims FILE --out DIR [--scale NAME]
 
@@ -198,6 +198,11 @@ def _add_analyse(verbs: argparse._SubParsersAction) -> None:
             help="a run's predictions table, labelled NAME in the tables and figures (repeatable)",
         )  # fmt: skip
         sub.add_argument("--out", type=Path, required=True, help="results folder (tables/, figures/)")
+        sub.add_argument(
+            "--claims", type=Path,
+            help="the paper's numbers (YAML): the figures mark them beside the runs they are about, named as at the "
+            "scale of the results folder's name",
+        )  # fmt: skip
         sub.set_defaults(handler=handler)
     ood = kinds.add_parser("ood", help="out-of-distribution accuracy and learning curves")
     ood.add_argument(
@@ -224,7 +229,7 @@ def _roughly_right(args: argparse.Namespace) -> None:
     from mathformer.analysis.failures import roughly_right
 
     _say("analyse", f"roughly-right over {len(runs)} run(s)")
-    roughly_right(runs, args.out)
+    roughly_right(runs, args.out, claims=args.claims)
     _say("analyse", f"wrote tables and figures under {args.out}")
 
 
@@ -233,7 +238,7 @@ def _predictability(args: argparse.Namespace) -> None:
     from mathformer.analysis.failures import predictability
 
     _say("analyse", f"predictability over {len(runs)} run(s)")
-    predictability(runs, args.out)
+    predictability(runs, args.out, claims=args.claims)
     _say("analyse", f"wrote tables and figures under {args.out}")
 
 

@@ -34,8 +34,9 @@ _LATEX_SPECIALS = {
 
 
 def format_cell(value: object) -> str:
-    """One cell as text: integers exactly, floats to five significant digits, NaN as n/a."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """One cell as text: integers exactly, floats to five significant digits, NaN (and the NA of
+    pandas' nullable integers, such as the seed of a run trained once) as n/a."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     if isinstance(value, bool):
         return str(value)

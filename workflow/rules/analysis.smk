@@ -8,6 +8,7 @@
 rule analyse_roughly_right:
     input:
         unpack(get_roughly_right_inputs),
+        _claims=CLAIMS,
     output:
         **analysis_files("roughly_right"),
     log:
@@ -15,13 +16,14 @@ rule analyse_roughly_right:
     params:
         runs=get_run_flags,
     shell:
-        "mathformer analyse roughly-right {params.runs} --out results/{wildcards.scale} > {log:q} 2>&1"
+        "mathformer analyse roughly-right {params.runs} --claims {input._claims:q} --out results/{wildcards.scale} > {log:q} 2>&1"
 
 
 # Result 2: failures are predictable from the problem or from the predicted solution.
 rule analyse_predictability:
     input:
         unpack(get_predictability_inputs),
+        _claims=CLAIMS,
     output:
         **analysis_files("predictability"),
     log:
@@ -29,7 +31,7 @@ rule analyse_predictability:
     params:
         runs=get_run_flags,
     shell:
-        "mathformer analyse predictability {params.runs} --out results/{wildcards.scale} > {log:q} 2>&1"
+        "mathformer analyse predictability {params.runs} --claims {input._claims:q} --out results/{wildcards.scale} > {log:q} 2>&1"
 
 
 # Result 3: the training spectrum decides how far an eigenvalue model generalizes.

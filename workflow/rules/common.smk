@@ -296,8 +296,9 @@ def get_predictability_inputs(wildcards) -> dict[str, str]:
 
 
 def get_run_flags(wildcards, input) -> str:
-    """`--run LABEL=PREDICTIONS` for every named input (the labels come from the input function)."""
-    return " ".join(f"--run {shlex.quote(f'{label}={path}')}" for label, path in input.items())
+    """`--run LABEL=PREDICTIONS` for every named input (the labels come from the input function),
+    less `_claims`, the claims file (no run label starts with '_')."""
+    return " ".join(f"--run {shlex.quote(f'{label}={path}')}" for label, path in input.items() if label != "_claims")
 
 
 def ood_summaries() -> dict[str, str]:

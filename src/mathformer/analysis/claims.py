@@ -253,3 +253,46 @@ def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
     """How many claims got each verdict, in a fixed order."""
     counts = table["verdict"].value_counts().reindex(VERDICTS, fill_value=0)
     return counts.rename_axis("verdict").reset_index(name="claims")
+
+
+# ---------------------------------------------------------------- the paper's values on figures
+
+
+@dataclass(frozen=True)
+class PaperValue:
+    """A numeric paper value where a figure can show it: the run (a run name, through the role
+    map), the table and statistic the claim measures (an interval's end, `p98_high`, names the
+    statistic `p98`), the other `where` filters, and the value."""
+
+    claim: str
+    run: str
+    table: str
+    statistic: str
+    where: dict[str, Any]
+    value: float
+
+
+def _statistic(column: str) -> str:
+    """The statistic a claim's column measures: a claim judged on an interval's end is about the estimate."""
+    for suffix in ("_low", "_high"):
+        if column.endswith(suffix):
+            return column[: -len(suffix)]
+    return column
+
+
+def paper_values(claims_path: str | os.PathLike, scale: str) -> list[PaperValue]:
+    """The claims with a numeric paper value about one column of one run's rows, the run named
+    as at `scale`: what figures mark beside this run's curves. Claims of a role with no run at
+    this scale are left out."""
+    roles, claims = load_claims(claims_path)
+    runs = roles.get(scale, {})
+    values = []
+    for claim in claims:
+        role = claim.where.get("run")
+        numeric = isinstance(claim.paper, (int, float)) and not isinstance(claim.paper, bool)
+        if not numeric or role is None or role not in runs or len(claim.columns) != 1:
+            continue
+        where = {key: value for key, value in claim.where.items() if key != "run"}
+        statistic = _statistic(claim.columns[0])
+        values.append(PaperValue(claim.id, runs[role], claim.table, statistic, where, float(claim.paper)))
+    return values

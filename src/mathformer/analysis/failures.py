@@ -25,6 +25,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mathformer import plots
+from mathformer.analysis.claims import PaperValue, paper_values
+from mathformer.analysis.training import SEEDED_RUN
 from mathformer.intervals import auc, bootstrap, wilson
 from mathformer.predictions import CONFIDENCE_COLUMNS, describe_run, load_predictions, read_metadata, stack_column
 from mathformer.metrics import condition_number
@@ -68,6 +70,23 @@ CONDITION_OF = {
     "syminverse": ("input_cond", "the input matrix"),
 }
 INVERSE_TASKS = ("inversion", "syminverse")
+# The paper splits correct from failed predictions by the upper tail of the correct ones' condition
+# numbers and the lower tail of the failed ones' (1.031 vs 1.042 at 5 %): the histograms mark these.
+SPLIT_STATISTICS = {"correct": "p98", "failed": "p2"}
+# Features in words, for legends.
+FEATURE_NAMES = {
+    "input_cond": "cond of the input",
+    "pred_vectors_cond": "cond of the predicted eigenvectors",
+    "pred_inverse_cond": "cond of the predicted inverse",
+    "min_eigengap": "smallest eigenvalue gap",
+    "spectral_spread": "spectral spread",
+    "max_coefficient": "largest coefficient",
+    "norm_error_cols": "norm error of the columns",
+    "norm_error_rows": "norm error of the rows",
+    "orthogonality": "orthogonality (max |cos|)",
+    "surprisal": "decoder surprisal",
+    "min_token_prob": "smallest token probability",
+}
 # All features are non-negative magnitudes spanning decades (condition numbers up to ~1e16):
 # predictors see log10 of them, clipped so that 0 and inf stay finite.
 FEATURE_FLOOR, FEATURE_CEILING = 1e-12, 1e16
@@ -235,11 +254,12 @@ def condition_histogram(
     Eigenvectors bin log10(cond - 1): the predicted eigenvector matrices are nearly orthogonal
     (cond 1.01 vs 1.04 in the paper), and the distance from 1 is what separates them. Other
     tasks bin log10(cond); values are floored at 1e-12. Only finite values of decoded
-    predictions are binned; the bins span
-    the pooled 0.5th to 99.5th percentiles and values beyond fall in the end bins, so a few
-    outliers cannot squash the rest into one bin. Each outcome is normalised to unit area so
-    that rare failures show beside many correct predictions. The `quantity` column names what
-    was binned.
+    predictions are binned; the bins span the pooled 0.5th to 99.5th percentiles and values
+    beyond fall in the end bins, so a few outliers cannot squash the rest into one bin;
+    `clipped_low` and `clipped_high` count, per outcome, the values the first and last bins
+    took in that way. Each outcome is normalised to unit area so that rare failures show beside
+    many correct predictions. `offset` is what was subtracted before the log (1 or 0),
+    `condition_of` what the condition number is of, and `quantity` names what was binned.
     """
     column, of = CONDITION_OF[task]
     frame = _decoded(frame)
@@ -248,7 +268,7 @@ def condition_histogram(
     failed = failed_at(frame["error"].to_numpy(), tolerance)
     usable = np.isfinite(values)
     if not usable.any():
-        return pd.DataFrame(columns=["run", "outcome", "count", "bin_left", "bin_right", "density", "quantity", "tolerance_pct"])
+        return pd.DataFrame(columns=HISTOGRAM_COLUMNS)
     # An exactly orthogonal prediction has cond - 1 = 0: the floor keeps it, in the lowest bin.
     logs = np.log10(np.maximum(np.where(usable, values, 1.0), FEATURE_FLOOR))
     low, high = np.percentile(logs[usable], (0.5, 99.5))
@@ -256,12 +276,22 @@ def condition_histogram(
     clipped = np.clip(logs, edges[0], edges[-1])
     parts = []
     for outcome, mask in (("correct", ~failed), ("failed", failed)):
-        chosen = clipped[usable & mask]
-        if chosen.size == 0:
+        chosen = usable & mask
+        if not chosen.any():
             continue
-        density, _ = np.histogram(chosen, bins=edges, density=True)
-        parts.append(pd.DataFrame({"outcome": outcome, "count": chosen.size, "bin_left": edges[:-1], "bin_right": edges[1:], "density": density}))
-    return pd.concat(parts, ignore_index=True).assign(run=run, quantity=quantity, tolerance_pct=100 * tolerance)
+        density, _ = np.histogram(clipped[chosen], bins=edges, density=True)
+        beyond = {"clipped_low": int((logs[chosen] < edges[0]).sum()), "clipped_high": int((logs[chosen] > edges[-1]).sum())}
+        bin_columns = {"bin_left": edges[:-1], "bin_right": edges[1:], "density": density}
+        parts.append(pd.DataFrame({"outcome": outcome, "count": int(chosen.sum())} | bin_columns | beyond))
+    keys = {"run": run, "quantity": quantity, "condition_of": of, "offset": offset, "tolerance_pct": 100 * tolerance}
+    table = pd.concat(parts, ignore_index=True).assign(**keys)
+    return table[HISTOGRAM_COLUMNS]
+
+
+HISTOGRAM_COLUMNS = [
+    "run", "outcome", "count", "bin_left", "bin_right", "density", "clipped_low", "clipped_high", "quantity", "condition_of",
+    "offset", "tolerance_pct",
+]  # fmt: skip
 
 
 # ---------------------------------------------------------------- result 2: failure predictors
@@ -358,9 +388,9 @@ def failure_predictors(
     each feature set. Everything reported is measured on the held-out part. Undecoded rows are
     left out: the decoder already flags them, so they would flatter any predictor.
 
-    Returns (table: one row per predictor, curves: held-out ROC points of the logistic models and
-    of the feature with the best training AUC). Both are empty when either class has fewer than
-    two rows, because no honest split exists then.
+    Returns (table: one row per predictor, curves: held-out ROC points of a threshold on the
+    paper's predictor, `CONDITION_OF`, and on the other feature with the best training AUC). Both
+    are empty when either class has fewer than two rows, because no honest split exists then.
     """
     decoded = _decoded(frame)
     labels = failed_at(decoded["error"].to_numpy(), tolerance)
@@ -399,7 +429,10 @@ def failure_predictors(
         rows.append(common | _predictor_row(feature_set, predictor, used, score, false_alarm_rate, weights))
         return score
 
-    best_single: tuple[float, str, Score] | None = None
+    # The ROC figure shows the paper's predictor (a threshold on the condition number) and, beside
+    # it, the single feature other than it with the best TRAINING AUC (chosen without the held-out rows).
+    paper_score: Score | None = None
+    best_other: tuple[float, str, Score] | None = None
     for feature_set, used in feature_sets.items():
         if not used:
             continue
@@ -407,16 +440,19 @@ def failure_predictors(
         for name in used if feature_set in SINGLE_FEATURE_SETS else ():
             train_auc, scores = threshold_scores(features[:, names.index(name)], labels, train, test)
             score = record(feature_set, "threshold", [name], scores)
-            if best_single is None or train_auc > best_single[0]:
-                best_single = (train_auc, name, score)
+            if name == condition:
+                paper_score = score
+            elif best_other is None or train_auc > best_other[0]:
+                best_other = (train_auc, name, score)
         columns = [names.index(name) for name in used]
         scores, weights = logistic_scores(features[:, columns], labels, train, test, used)
-        score = record(feature_set, "logistic", used, scores, weights)
-        curves.append(_roc_rows(f"logistic on {feature_set} features", score))
-    if best_single is not None:
-        _, name, score = best_single
-        curves.append(_roc_rows(f"threshold on {name}", score))
-    curve_table = pd.concat(curves, ignore_index=True).assign(run=run, tolerance_pct=100 * tolerance)
+        record(feature_set, "logistic", used, scores, weights)
+    if paper_score is not None:
+        curves.append(_roc_rows(condition, "paper", paper_score))
+    if best_other is not None:
+        curves.append(_roc_rows(best_other[1], "best other feature", best_other[2]))
+    curve_table = _concat_or_empty(curves, ["feature", "role", "false_alarm_rate", "caught_rate", "auc", "auc_low", "auc_high"])
+    curve_table = curve_table.assign(run=run, tolerance_pct=100 * tolerance)
     return pd.DataFrame(rows), curve_table
 
 
@@ -460,9 +496,18 @@ def _predictor_row(
     }
 
 
-def _roc_rows(predictor: str, score: Score) -> pd.DataFrame:
+def _roc_rows(feature: str, role: str, score: Score) -> pd.DataFrame:
+    """Held-out ROC points of a threshold on one feature; `role`: the paper's predictor or the best other feature."""
     return pd.DataFrame(
-        {"predictor": predictor, "false_alarm_rate": score.false_alarm_rates, "caught_rate": score.caught_rates, "auc": score.auc}
+        {
+            "feature": feature,
+            "role": role,
+            "false_alarm_rate": score.false_alarm_rates,
+            "caught_rate": score.caught_rates,
+            "auc": score.auc,
+            "auc_low": score.auc_low,
+            "auc_high": score.auc_high,
+        }
     )
 
 
@@ -473,27 +518,108 @@ def _caption(title: str, labels: Sequence[str]) -> str:
     return f"{title}. Runs: {'; '.join(labels)}."
 
 
-def roughly_right(runs: Mapping[str, str | os.PathLike], out_dir: str | os.PathLike) -> pd.DataFrame:
+# What the percentage in a run's title is, said in every failure figure's caption.
+TITLE_NOTE = "Percentages in the titles: test accuracy at 5 % tolerance"
+# Said once, in the caption of a figure that shows a weak snapshot: what the paper's weaker model is here.
+WEAK_NOTE = (
+    "A weak snapshot is an earlier epoch of the same training run, the one whose validation accuracy at 5 % was "
+    "closest to the run's weak_accuracy (the paper's weaker, ~70 % model)"
+)
+
+
+def is_weak(metadata: Mapping[str, object]) -> bool:
+    """Whether the predictions come from the weak snapshot (evaluate records which weights it read)."""
+    return metadata.get("model_file") == "weak.pt"
+
+
+def run_title(name: str, metadata: Mapping[str, object], accuracy_pct: float) -> str:
+    """A readable name for titles and legends: 'eigenvectors 3x3 (weak snapshot, seed 1, 69 %)'."""
+    n = metadata.get("n", "?")
+    notes = ["weak snapshot"] if is_weak(metadata) else []
+    seeded = SEEDED_RUN.fullmatch(name)
+    if seeded is not None:
+        notes.append(f"seed {seeded['seed']}")
+    notes.append(f"{accuracy_pct:.0f} %")
+    return f"{metadata.get('task', '?')} {n}x{n} ({', '.join(notes)})"
+
+
+def unique_titles(titles: Mapping[str, str]) -> dict[str, str]:
+    """Run name -> title, with the run name added where two runs would read the same."""
+    counts = pd.Series(list(titles.values())).value_counts()
+    return {name: f"{title} [{name}]" if counts[title] > 1 else title for name, title in titles.items()}
+
+
+def _accuracy_pct(frame: pd.DataFrame, tolerance: float = SPLIT_TOLERANCES[0]) -> float:
+    return float(100 * np.mean(~failed_at(frame["error"].to_numpy(), tolerance)))
+
+
+def _paper_values(claims: str | os.PathLike | None, out_dir: str | os.PathLike, scale: str | None, table: str) -> list[PaperValue]:
+    """The paper's numeric values about `table`, for the figures; none without a claims file.
+    The scale names the runs (claims map roles to run names per scale): by default the name of
+    the results folder, as in the report."""
+    if claims is None:
+        return []
+    return [value for value in paper_values(claims, scale or Path(out_dir).name) if value.table == table]
+
+
+def roughly_right_marks(values: Sequence[PaperValue]) -> pd.DataFrame:
+    """The paper's points on the roughly-right curves: run, column, tolerance_pct, value."""
+    rows = [
+        {"run": value.run, "column": value.statistic, "tolerance_pct": float(value.where["tolerance_pct"]), "value": value.value}
+        for value in values
+        if set(value.where) == {"tolerance_pct"}
+    ]
+    return pd.DataFrame(rows, columns=["run", "column", "tolerance_pct", "value"])
+
+
+def condition_marks(values: Sequence[PaperValue], tolerance: float = SPLIT_TOLERANCES[0]) -> pd.DataFrame:
+    """The paper's split of condition numbers at `tolerance` (98th percentile of the correct,
+    2nd of the failed predictions), for the histograms: run, outcome, statistic, value."""
+    rows = [
+        {"run": value.run, "outcome": value.where["outcome"], "statistic": value.statistic, "value": value.value}
+        for value in values
+        if np.isclose(float(value.where.get("tolerance_pct", np.nan)), 100 * tolerance)
+        and SPLIT_STATISTICS.get(value.where.get("outcome")) == value.statistic
+    ]
+    return pd.DataFrame(rows, columns=["run", "outcome", "statistic", "value"])
+
+
+def roughly_right(
+    runs: Mapping[str, str | os.PathLike],
+    out_dir: str | os.PathLike,
+    claims: str | os.PathLike | None = None,
+    scale: str | None = None,
+) -> pd.DataFrame:
     """`mathformer analyse roughly-right`: eigenvector runs (name -> predictions table) to
     out_dir/tables/roughly_right.{csv,md,tex} and out_dir/figures/roughly_right.{pdf,png}.
+    With a claims file, the figure marks the paper's values beside the runs they are about.
     """
     if not runs:
         raise ValueError("roughly-right needs at least one run (NAME=PREDICTIONS.parquet)")
-    parts, labels = [], []
+    parts, labels, titles, metadata_list = [], [], {}, []
     for name, path in runs.items():
         # The task first: a table of another task lacks the columns, and the task says why.
         _check_task(read_metadata(path).get("task"), ("eigenvectors",), f"roughly-right run {name!r} ({path})")
         frame, metadata = load_predictions(path, required=("error", "decoded", *ROUGHLY_RIGHT_PARTS.values()))
         parts.append(_with_size(roughly_right_table(frame, name), metadata))
         labels.append(describe_run(name, metadata))
+        titles[name] = run_title(name, metadata, _accuracy_pct(frame))
+        metadata_list.append(metadata)
     table = pd.concat(parts, ignore_index=True)
     out = Path(out_dir)
     caption = _caption("Roughly right: accuracy, and the share of predictions whose eigenvalues, eigenvector norms and orthogonality are right, against tolerance", labels)
+    marks = roughly_right_marks(_paper_values(claims, out_dir, scale, "roughly_right"))
     with plots.style():
-        figure = plots.roughly_right_figure(table)  # drawn before anything is written
+        # Drawn before anything is written.
+        figure = plots.roughly_right_figure(table, unique_titles(titles), marks, 100 * SPLIT_TOLERANCES[0])
         write_table(table, out / "tables", "roughly_right", caption)
-        plots.save_figure(figure, out / "figures", "roughly_right", caption)
+        plots.save_figure(figure, out / "figures", "roughly_right", _figure_caption(caption, metadata_list))
     return table
+
+
+def _figure_caption(caption: str, metadata: Sequence[Mapping[str, object]]) -> str:
+    """A failure figure's caption: what the titles' percentages are, and what a weak snapshot is if one is shown."""
+    return f"{caption} {TITLE_NOTE}." + (f" {WEAK_NOTE}." if any(is_weak(entry) for entry in metadata) else "")
 
 
 def predictability(
@@ -501,16 +627,20 @@ def predictability(
     out_dir: str | os.PathLike,
     false_alarm_rate: float = FALSE_ALARM_RATE,
     seed: int = SPLIT_SEED,
+    claims: str | os.PathLike | None = None,
+    scale: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """`mathformer analyse predictability`: runs of any task (name -> predictions table) to the
     condition_numbers, failure_predictors and inverse_distance tables and the
-    condition_histograms and roc_curves figures under out_dir. Returns the tables by name.
+    condition_histograms and roc_curves figures under out_dir. With a claims file, the
+    histograms mark the paper's split of condition numbers. Returns the tables by name.
     """
     if not runs:
         raise ValueError("predictability needs at least one run (NAME=PREDICTIONS.parquet)")
     if not 0 < false_alarm_rate < 1:
         raise ValueError(f"false_alarm_rate must be in (0, 1), got {false_alarm_rate}")
     conditions, predictors, distances, histograms, curves, labels = [], [], [], [], [], []
+    titles, metadata_list = {}, []
     for name, path in runs.items():
         metadata = read_metadata(path)
         task = metadata.get("task")
@@ -518,6 +648,8 @@ def predictability(
         frame, _ = load_predictions(path, required=_stored_columns(task), lists=("prediction",) if task in INVERSE_TASKS else ())
         frame = with_prediction_features(frame, task, int(metadata["n"]))
         labels.append(describe_run(name, metadata))
+        titles[name] = run_title(name, metadata, _accuracy_pct(frame))
+        metadata_list.append(metadata)
         conditions.append(_with_size(condition_number_table(frame, task, name), metadata))
         histograms.append(condition_histogram(frame, task, name))
         for tolerance in SPLIT_TOLERANCES:
@@ -538,19 +670,28 @@ def predictability(
         "failure_predictors": f"Failure predictors, scored on a held-out half: ROC AUC, accuracy, and failures caught at a {100 * false_alarm_rate:g} % false-alarm rate",
         "inverse_distance": "Inversion: relative L1 distance sum|P - M^-1| / sum|M^-1| of correct vs failed predictions",
     }
+    titles = unique_titles(titles)
+    marks = condition_marks(_paper_values(claims, out_dir, scale, "condition_numbers"))
     with plots.style():
         # Figures drawn before anything is written: a failure leaves no half-updated results.
         figures = {
             "condition_histograms": (
-                plots.condition_histograms_figure(_concat_or_empty(histograms, [])),
+                plots.condition_histograms_figure(_concat_or_empty(histograms, HISTOGRAM_COLUMNS), titles, marks),
                 _caption(f"Condition numbers of correct and failed predictions at {100 * SPLIT_TOLERANCES[0]:g} % tolerance", labels),
             ),
-            "roc_curves": (plots.roc_figure(_concat_or_empty(curves, [])), _caption("Held-out ROC curves of failure predictors", labels)),
+            "roc_curves": (
+                plots.roc_figure(_concat_or_empty(curves, []), titles, FEATURE_NAMES),
+                _caption(
+                    "Held-out ROC curves of the paper's failure predictor (a threshold on the condition number) and of the best "
+                    "other single feature (best training AUC), with the held-out AUC and its 95 % bootstrap interval",
+                    labels,
+                ),
+            ),
         }
         for name, table in tables.items():
             write_table(table, out / "tables", name, _caption(captions[name], labels))
         for name, (figure, caption) in figures.items():
-            plots.save_figure(figure, out / "figures", name, caption)
+            plots.save_figure(figure, out / "figures", name, _figure_caption(caption, metadata_list))
     return tables
 
 

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from mathformer import plots
+from mathformer.analysis.training import SEEDED_RUN, seeded_run_name
+from mathformer.intervals import wilson
 from mathformer.problems import SPECTRA
 from mathformer.summaries import read_summary, summary_accuracy, summary_interval
 from mathformer.tables import write_table
@@ -51,34 +53,96 @@ def short_names(names: Iterable[str]) -> dict[str, str]:
     return short
 
 
+def split_seed(name: str) -> tuple[str, int | None]:
+    """('laplace', 1) for 'laplace_s1', a run of a row trained with several seeds; (name, None) otherwise."""
+    match = SEEDED_RUN.fullmatch(name)
+    return (name, None) if match is None else (match["group"], int(match["seed"]))
+
+
+def spectrum_names(runs: Iterable[str]) -> dict[str, str]:
+    """Run -> its `short_names` name, the seed kept: eigval_laplace_s1 -> laplace_s1. The seeds
+    are set aside while shortening, or the seeds of one spectrum alone would shorten to 's0', 's1'."""
+    split = {run: split_seed(run) for run in dict.fromkeys(runs)}
+    short = short_names(group for group, _ in split.values())
+    return {run: short[group] if seed is None else seeded_run_name(short[group], seed) for run, (group, seed) in split.items()}
+
+
 # ---------------------------------------------------------------- the 7 x 7 table
 
 
 def accuracy_matrix(summaries: Mapping[tuple[str, str], Mapping[str, Any]], tolerance: float) -> pd.DataFrame:
     """Accuracy in percent, training spectrum (rows, a `train_spectrum` column) by test spectrum (columns).
 
-    Pairs with no summary are NaN, so a partial study still gives a (holey) table.
+    Runs of one spectrum trained with several seeds (SPECTRUM_s<seed>) make one row, the mean
+    over the seeds (`accuracy_intervals` has each seed's value and the spread). Pairs with no
+    summary are NaN, so a partial study still gives a (holey) table.
     """
     if not summaries:
         raise ValueError("the OOD table needs at least one summary (TRAIN/TEST=SUMMARY.json)")
-    cells = pd.Series({pair: 100 * summary_accuracy(summary, tolerance) for pair, summary in summaries.items()})
-    matrix = cells.unstack()
+    cells = pd.DataFrame(
+        [(split_seed(train)[0], test, 100 * summary_accuracy(summary, tolerance)) for (train, test), summary in summaries.items()],
+        columns=["train", "test", "accuracy_pct"],
+    )
+    matrix = cells.groupby(["train", "test"], sort=False)["accuracy_pct"].mean().unstack()
     matrix = matrix.reindex(index=spectrum_order(matrix.index), columns=spectrum_order(matrix.columns))
     matrix.index.name = "train_spectrum"
     matrix.columns.name = None
     return matrix.reset_index()
 
 
+INTERVAL_COLUMNS = [
+    "train_spectrum", "seed", "test_spectrum", "count", "accuracy_pct", "accuracy_pct_low", "accuracy_pct_high",
+    "seeds", "seed_mean_pct", "seed_sd_pct", "seed_min_pct", "seed_max_pct", "pooled_pct_low", "pooled_pct_high",
+]  # fmt: skip
+
+
 def accuracy_intervals(summaries: Mapping[tuple[str, str], Mapping[str, Any]], tolerance: float) -> pd.DataFrame:
-    """The cells of `accuracy_matrix` as rows, with the test-set size and a 95 % Wilson interval:
-    train_spectrum, test_spectrum, count, accuracy_pct, accuracy_pct_low, accuracy_pct_high."""
+    """The cells of `accuracy_matrix` as rows, one per training run (and seed), with the test-set
+    size and the 95 % Wilson interval the summary stores: train_spectrum, seed (blank for a run
+    of one seed), test_spectrum, count, accuracy_pct, accuracy_pct_low, accuracy_pct_high.
+
+    Beside each value, the spread of its training spectrum over the seeds on the same test set:
+    seeds, seed_mean_pct, seed_sd_pct (blank with one seed), seed_min_pct, seed_max_pct; and
+    pooled_pct_low/high, the Wilson interval of the accuracy over all the seeds' test matrices
+    (the heat map's interval, of the mean it shows; with one seed, the run's own interval).
+    """
     rows = []
     for (train, test), summary in summaries.items():
+        spectrum, seed = split_seed(train)
         share, (low, high) = summary_accuracy(summary, tolerance), summary_interval(summary, tolerance)
-        rows.append({"train_spectrum": train, "test_spectrum": test, "count": int(summary["count"]), "accuracy_pct": 100 * share, "accuracy_pct_low": 100 * low, "accuracy_pct_high": 100 * high})
-    table = pd.DataFrame(rows)
+        rows.append(
+            {"train_spectrum": spectrum, "seed": seed, "test_spectrum": test, "count": int(summary["count"]),
+             "accuracy_pct": 100 * share, "accuracy_pct_low": 100 * low, "accuracy_pct_high": 100 * high}
+        )  # fmt: skip
+    table = pd.DataFrame(rows).astype({"seed": "Int64"})
+    table = pd.concat([table, _seed_spread(table)], axis=1)
     order = {name: i for i, name in enumerate(spectrum_order([*table["train_spectrum"], *table["test_spectrum"]]))}
-    return table.sort_values(["train_spectrum", "test_spectrum"], key=lambda column: column.map(order), ignore_index=True)
+    by_name = lambda column: column if column.name == "seed" else column.map(order)  # noqa: E731
+    table = table.sort_values(["train_spectrum", "test_spectrum", "seed"], key=by_name, ignore_index=True)
+    return table[INTERVAL_COLUMNS]
+
+
+def _seed_spread(table: pd.DataFrame) -> pd.DataFrame:
+    """Per row, the spread over the seeds of its (training spectrum, test spectrum) pair, and the pooled interval."""
+    groups = table.groupby(["train_spectrum", "test_spectrum"], sort=False)
+    accuracy = groups["accuracy_pct"]
+    successes = (table["accuracy_pct"] / 100 * table["count"]).round()
+    pooled_successes = successes.groupby([table["train_spectrum"], table["test_spectrum"]], sort=False).transform("sum")
+    pooled_low, pooled_high = wilson(pooled_successes, groups["count"].transform("sum"))
+    seeds = accuracy.transform("size")
+    single = seeds == 1  # one seed: the interval the summary stores, not a recomputed one
+    return pd.DataFrame(
+        {
+            "seeds": seeds,
+            "seed_mean_pct": accuracy.transform("mean"),
+            "seed_sd_pct": accuracy.transform("std"),
+            "seed_min_pct": accuracy.transform("min"),
+            "seed_max_pct": accuracy.transform("max"),
+            "pooled_pct_low": np.where(single, table["accuracy_pct_low"], 100 * pooled_low),
+            "pooled_pct_high": np.where(single, table["accuracy_pct_high"], 100 * pooled_high),
+        },
+        index=table.index,
+    )
 
 
 # ---------------------------------------------------------------- learning curves
@@ -87,13 +151,15 @@ def accuracy_intervals(summaries: Mapping[tuple[str, str], Mapping[str, Any]], t
 def learning_curves(logs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Training logs (training spectrum -> train_log.csv frame) as one long table.
 
-    Columns: train_spectrum, evaluated_on (valid or a test-set name), tolerance_pct, examples,
-    accuracy_pct. Log accuracies are shares (0..1); rows where a set was not evaluated are dropped.
+    Columns: train_spectrum, seed (blank unless the run is one of several seeds, SPECTRUM_s<seed>),
+    evaluated_on (valid or a test-set name), tolerance_pct, examples, accuracy_pct. Log
+    accuracies are shares (0..1); rows where a set was not evaluated are dropped.
     """
     parts = []
-    for spectrum, log in logs.items():
+    for name, log in logs.items():
         if "examples" not in log:
-            raise ValueError(f"training log of {spectrum!r} has no 'examples' column; it has {', '.join(log.columns)}")
+            raise ValueError(f"training log of {name!r} has no 'examples' column; it has {', '.join(log.columns)}")
+        spectrum, seed = split_seed(name)
         for column in log.columns:
             parsed = parse_accuracy_column(column)
             if parsed is None:
@@ -103,6 +169,7 @@ def learning_curves(logs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                 pd.DataFrame(
                     {
                         "train_spectrum": spectrum,
+                        "seed": seed,
                         "evaluated_on": evaluated_on,
                         "tolerance_pct": tolerance_pct,
                         "examples": log["examples"].to_numpy(dtype=np.float64),
@@ -110,14 +177,27 @@ def learning_curves(logs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                     }
                 )
             )
-    columns = ["train_spectrum", "evaluated_on", "tolerance_pct", "examples", "accuracy_pct"]
+    columns = ["train_spectrum", "seed", "evaluated_on", "tolerance_pct", "examples", "accuracy_pct"]
     if not parts:
         return pd.DataFrame(columns=columns)
-    curves = pd.concat(parts, ignore_index=True).dropna(subset=["accuracy_pct"])
+    curves = pd.concat(parts, ignore_index=True).dropna(subset=["accuracy_pct"]).astype({"seed": "Int64"})
     rank = {name: i for i, name in enumerate(spectrum_order(curves["train_spectrum"]))}
     curves = curves.assign(_rank=curves["train_spectrum"].map(rank))
-    ordered = curves.sort_values(["_rank", "evaluated_on", "tolerance_pct", "examples"], kind="stable", ignore_index=True)
-    return ordered.drop(columns="_rank")
+    ordered = curves.sort_values(["_rank", "seed", "evaluated_on", "tolerance_pct", "examples"], kind="stable", ignore_index=True)
+    return ordered.drop(columns="_rank")[columns]
+
+
+def seed_bands(curves: pd.DataFrame) -> pd.DataFrame:
+    """The learning curves with the seeds of each training spectrum folded into one: the mean
+    accuracy and its min and max over the seeds (accuracy_pct, accuracy_pct_min,
+    accuracy_pct_max), and how many seeds (`seeds`). Only the evaluations every seed reached are
+    kept, so that a seed that stopped early does not make the mean jump where it ends."""
+    keys = ["train_spectrum", "evaluated_on", "tolerance_pct", "examples"]
+    seeds = curves.groupby("train_spectrum", sort=False)["seed"].nunique(dropna=False)
+    grouped = curves.groupby(keys, sort=False)["accuracy_pct"]
+    bands = grouped.agg(accuracy_pct="mean", accuracy_pct_min="min", accuracy_pct_max="max", reached="size").reset_index()
+    bands["seeds"] = bands["train_spectrum"].map(seeds).astype(int)
+    return bands[bands["reached"] == bands["seeds"]].drop(columns="reached").reset_index(drop=True)
 
 
 def examples_to_reach(examples: np.ndarray, accuracy_pct: np.ndarray, level_pct: float) -> float:
@@ -136,21 +216,23 @@ def examples_to_accuracy(
     the final accuracy and the examples seen in all."""
     chosen = curves[curves["evaluated_on"].isin(evaluated_on) & np.isclose(curves["tolerance_pct"], tolerance_pct)]
     rows = []
-    for (spectrum, evaluation), group in chosen.groupby(["train_spectrum", "evaluated_on"], sort=False):
+    for (spectrum, seed, evaluation), group in chosen.groupby(["train_spectrum", "seed", "evaluated_on"], sort=False, dropna=False):
         examples = group["examples"].to_numpy()
         accuracy = group["accuracy_pct"].to_numpy()
-        row: dict[str, Any] = {"train_spectrum": spectrum, "evaluated_on": evaluation, "tolerance_pct": tolerance_pct}
+        row: dict[str, Any] = {"train_spectrum": spectrum, "seed": seed, "evaluated_on": evaluation, "tolerance_pct": tolerance_pct}
         for level in levels_pct:
             row[f"examples_to_{level:g}_pct"] = examples_to_reach(examples, accuracy, level)
         row |= {"final_accuracy_pct": accuracy[-1], "examples_seen": examples[-1]}
         rows.append(row)
-    columns = ["train_spectrum", "evaluated_on", "tolerance_pct", *(f"examples_to_{level:g}_pct" for level in levels_pct), "final_accuracy_pct", "examples_seen"]
+    columns = ["train_spectrum", "seed", "evaluated_on", "tolerance_pct", *(f"examples_to_{level:g}_pct" for level in levels_pct), "final_accuracy_pct", "examples_seen"]
     table = pd.DataFrame(rows, columns=columns)
-    # Spectra in the paper's order, the validation set before the test set within each.
+    # Spectra in the paper's order, then seeds, the validation set before the test set within each.
     rank = {name: i for i, name in enumerate(spectrum_order(table["train_spectrum"]))}
     set_rank = {name: i for i, name in enumerate(evaluated_on)}
+    orders = {"train_spectrum": rank, "evaluated_on": set_rank}
+    table = table.astype({"seed": "Int64"})
     return table.sort_values(
-        ["train_spectrum", "evaluated_on"], key=lambda col: col.map(rank if col.name == "train_spectrum" else set_rank), ignore_index=True
+        ["train_spectrum", "seed", "evaluated_on"], key=lambda col: col.map(orders[col.name]) if col.name in orders else col, ignore_index=True
     )
 
 
@@ -168,23 +250,29 @@ def ood_study(
     examples_to_accuracy table and the ood_heatmap and learning_curves figures under out_dir.
     `reference_test` is the test set, as named in the logs, whose curve is drawn beside the
     validation curve. Training runs are labelled by their names less the prefix they share
-    (eigval_laplace -> laplace; see `short_names`). Returns the tables by name.
+    (eigval_laplace -> laplace; see `spectrum_names`). Runs named SPECTRUM_s<seed> are seeds of
+    one training spectrum: the 7 x 7 tables and the heat map show their mean, the interval table
+    each seed beside their spread, the learning curves their mean within a min-max band.
+    Returns the tables by name.
     """
-    names = short_names([train for train, _ in summaries] + list(logs))
+    names = spectrum_names([train for train, _ in summaries] + list(logs))
     loaded = {(names[train], test): read_summary(path) for (train, test), path in summaries.items()}
     curves = learning_curves({names[train]: read_log(path) for train, path in logs.items()})
     tables = {name: accuracy_matrix(loaded, tolerance) for name, tolerance in TABLE_TOLERANCES.items()}
-    tables["ood_accuracy_interval"] = accuracy_intervals(loaded, TABLE_TOLERANCES["ood_accuracy"])
+    intervals = accuracy_intervals(loaded, TABLE_TOLERANCES["ood_accuracy"])
+    tables["ood_accuracy_interval"] = intervals
     tables["examples_to_accuracy"] = examples_to_accuracy(curves, (VALID, reference_test))
     runs = f"Runs: {', '.join(dict.fromkeys(train for train, _ in summaries))}"
     out = Path(out_dir)
+    seeded = "; a spectrum trained with several seeds shows their mean" if intervals["seeds"].max() > 1 else ""
     captions = {
-        name: f"Accuracy (%) at {100 * tolerance:g} % tolerance, training spectrum (rows) by test spectrum (columns). {runs}."
+        name: f"Accuracy (%) at {100 * tolerance:g} % tolerance, training spectrum (rows) by test spectrum (columns){seeded}. {runs}."
         for name, tolerance in TABLE_TOLERANCES.items()
     }
     captions["ood_accuracy_interval"] = (
-        f"Accuracy (%) at {100 * TABLE_TOLERANCES['ood_accuracy']:g} % tolerance of every training spectrum on every "
-        f"test spectrum, with its 95 % Wilson interval and the test-set size. {runs}."
+        f"Accuracy (%) at {100 * TABLE_TOLERANCES['ood_accuracy']:g} % tolerance of every training run on every "
+        f"test spectrum, with its 95 % Wilson interval and the test-set size; beside it, over the seeds of its training "
+        f"spectrum: their number, mean, standard deviation, min and max, and the Wilson interval of all their test matrices pooled. {runs}."
     )
     captions["examples_to_accuracy"] = (
         f"Training examples needed to reach {', '.join(f'{level} %' for level in LEVELS_PCT)} accuracy at "
@@ -192,13 +280,23 @@ def ood_study(
     )
     with plots.style():
         # Figures drawn before anything is written: a failure leaves no half-updated results.
-        heatmap = plots.ood_heatmap_figure(tables["ood_accuracy"], 100 * TABLE_TOLERANCES["ood_accuracy"])
-        at_tolerance = curves[np.isclose(curves["tolerance_pct"], 100 * CURVE_TOLERANCE)]
+        # One interval per cell: that of the mean the cell shows (the same for every seed's row).
+        cells = intervals.drop_duplicates(["train_spectrum", "test_spectrum"])
+        cells = cells[["train_spectrum", "test_spectrum", "pooled_pct_low", "pooled_pct_high", "seeds"]].set_axis(
+            ["train_spectrum", "test_spectrum", "low", "high", "seeds"], axis=1
+        )
+        heatmap = plots.ood_heatmap_figure(tables["ood_accuracy"], 100 * TABLE_TOLERANCES["ood_accuracy"], cells)
+        at_tolerance = seed_bands(curves[np.isclose(curves["tolerance_pct"], 100 * CURVE_TOLERANCE)])
         present = set(at_tolerance["evaluated_on"])
         panel_titles = [(key, title) for key, title in ((VALID, "in distribution (validation set)"), (reference_test, f"{reference_test} test set")) if key in present]
         curves_figure = plots.learning_curves_figure(at_tolerance, panel_titles, 100 * CURVE_TOLERANCE)
         for name, caption in captions.items():
             write_table(tables[name], out / "tables", name, caption)
-        plots.save_figure(heatmap, out / "figures", "ood_heatmap", f"Out-of-distribution accuracy of eigenvalue models. {runs}.")
-        plots.save_figure(curves_figure, out / "figures", "learning_curves", f"Learning curves. Runs: {', '.join(logs)}.")
+        heatmap_caption = (
+            f"Out-of-distribution accuracy of eigenvalue models{seeded}, with the 95 % Wilson interval of each cell "
+            f"(of all the seeds' test matrices pooled). {runs}."
+        )
+        plots.save_figure(heatmap, out / "figures", "ood_heatmap", heatmap_caption)
+        band = "; a spectrum trained with several seeds: their mean, the band spanning their min to max" if seeded else ""
+        plots.save_figure(curves_figure, out / "figures", "learning_curves", f"Learning curves{band}. Runs: {', '.join(logs)}.")
     return tables
