@@ -371,6 +371,61 @@ def _impute_with_train_medians(features: np.ndarray, train: np.ndarray) -> np.nd
     return np.where(np.isnan(features), medians, features)
 
 
+@dataclass(frozen=True)
+class _Split:
+    """The decoded rows' log features and failure labels, split into training and held-out rows."""
+
+    names: list[str]
+    features: np.ndarray
+    labels: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+
+    def columns(self, used: Sequence[str]) -> np.ndarray:
+        return self.features[:, [self.names.index(name) for name in used]]
+
+    def score(self, scores: tuple[np.ndarray, np.ndarray], false_alarm_rate: float) -> Score:
+        return score_predictor(scores[0], self.labels[self.train], scores[1], self.labels[self.test], false_alarm_rate)
+
+
+def _feature_sets(decoded: pd.DataFrame, task: str) -> dict[str, list[str]]:
+    """The features of each family present in the table: the problem's, the prediction's and,
+    beyond the paper, the model's confidence, alone and with result 2's predictor."""
+    condition = CONDITION_OF[task][0]
+    feature_sets = {
+        "problem": _usable_features(decoded, PROBLEM_FEATURES),
+        "prediction": _usable_features(decoded, PREDICTION_FEATURES[task]),
+        "confidence": _usable_features(decoded, CONFIDENCE_COLUMNS),
+        "confidence+condition": _usable_features(decoded, (*CONFIDENCE_COLUMNS, condition)),
+    }
+    if feature_sets["confidence+condition"] == [condition]:  # no confidence columns: nothing to add
+        del feature_sets["confidence+condition"]
+    return {name: used for name, used in feature_sets.items() if used}
+
+
+def _threshold_predictor(split: _Split, name: str, false_alarm_rate: float) -> tuple[float, Score]:
+    """One feature as a threshold predictor: (its training AUC, its held-out score)."""
+    train_auc, scores = threshold_scores(split.columns([name])[:, 0], split.labels, split.train, split.test)
+    return train_auc, split.score(scores, false_alarm_rate)
+
+
+def _logistic_predictor(split: _Split, used: Sequence[str], false_alarm_rate: float) -> tuple[Score, str]:
+    """A logistic regression on these features: (its held-out score, its weights in words)."""
+    scores, weights = logistic_scores(split.columns(used), split.labels, split.train, split.test, used)
+    return split.score(scores, false_alarm_rate), weights
+
+
+def _roc_curves(thresholds: list[tuple[str, float, Score]], condition: str) -> list[pd.DataFrame]:
+    """The ROC figure's curves: the paper's predictor (a threshold on the condition number) and,
+    beside it, the other feature with the best TRAINING AUC (chosen without the held-out rows)."""
+    curves = [_roc_rows(name, "paper", score) for name, _, score in thresholds if name == condition]
+    others = [entry for entry in thresholds if entry[0] != condition]
+    if others:
+        name, _, score = max(others, key=lambda entry: entry[1])  # the first of equal AUCs
+        curves.append(_roc_rows(name, "best other feature", score))
+    return curves
+
+
 def failure_predictors(
     frame: pd.DataFrame,
     task: str,
@@ -394,24 +449,12 @@ def failure_predictors(
     """
     decoded = _decoded(frame)
     labels = failed_at(decoded["error"].to_numpy(), tolerance)
-    condition = CONDITION_OF[task][0]
-    feature_sets = {
-        "problem": _usable_features(decoded, PROBLEM_FEATURES),
-        "prediction": _usable_features(decoded, PREDICTION_FEATURES[task]),
-        # Beyond the paper: what a user has at inference time, alone and with result 2's predictor.
-        "confidence": _usable_features(decoded, CONFIDENCE_COLUMNS),
-        "confidence+condition": _usable_features(decoded, (*CONFIDENCE_COLUMNS, condition)),
-    }
-    if feature_sets["confidence+condition"] == [condition]:  # no confidence columns: nothing to add
-        del feature_sets["confidence+condition"]
     if min(labels.sum(), (~labels).sum()) < 2:
         return pd.DataFrame(), pd.DataFrame()
-    names = list(dict.fromkeys(name for names in feature_sets.values() for name in names))
-    features = log_features(decoded, names)
-    train, test = train_test_split(
-        np.arange(len(decoded)), test_size=held_out_share, random_state=seed, stratify=labels
-    )
-    features = _impute_with_train_medians(features, train)
+    feature_sets = _feature_sets(decoded, task)
+    names = list(dict.fromkeys(name for used in feature_sets.values() for name in used))
+    train, test = train_test_split(np.arange(len(decoded)), test_size=held_out_share, random_state=seed, stratify=labels)
+    split = _Split(names, _impute_with_train_medians(log_features(decoded, names), train), labels, train, test)
     common = {
         "run": run,
         "task": task,
@@ -422,38 +465,18 @@ def failure_predictors(
         "held_out_failure_pct": 100 * labels[test].mean(),
         "majority_accuracy_pct": 100 * max(labels[test].mean(), 1 - labels[test].mean()),
     }
-    rows, curves = [], []
-
-    def record(feature_set: str, predictor: str, used: Sequence[str], scores: tuple[np.ndarray, np.ndarray], weights: str = "") -> Score:
-        score = score_predictor(scores[0], labels[train], scores[1], labels[test], false_alarm_rate)
-        rows.append(common | _predictor_row(feature_set, predictor, used, score, false_alarm_rate, weights))
-        return score
-
-    # The ROC figure shows the paper's predictor (a threshold on the condition number) and, beside
-    # it, the single feature other than it with the best TRAINING AUC (chosen without the held-out rows).
-    paper_score: Score | None = None
-    best_other: tuple[float, str, Score] | None = None
+    rows, thresholds = [], []
     for feature_set, used in feature_sets.items():
-        if not used:
-            continue
-        # A combined set only adds its logistic model: its features were scored alone above.
+        # A combined set only adds its logistic model: its features are scored alone in theirs.
         for name in used if feature_set in SINGLE_FEATURE_SETS else ():
-            train_auc, scores = threshold_scores(features[:, names.index(name)], labels, train, test)
-            score = record(feature_set, "threshold", [name], scores)
-            if name == condition:
-                paper_score = score
-            elif best_other is None or train_auc > best_other[0]:
-                best_other = (train_auc, name, score)
-        columns = [names.index(name) for name in used]
-        scores, weights = logistic_scores(features[:, columns], labels, train, test, used)
-        record(feature_set, "logistic", used, scores, weights)
-    if paper_score is not None:
-        curves.append(_roc_rows(condition, "paper", paper_score))
-    if best_other is not None:
-        curves.append(_roc_rows(best_other[1], "best other feature", best_other[2]))
-    curve_table = _concat_or_empty(curves, ["feature", "role", "false_alarm_rate", "caught_rate", "auc", "auc_low", "auc_high"])
-    curve_table = curve_table.assign(run=run, tolerance_pct=100 * tolerance)
-    return pd.DataFrame(rows), curve_table
+            train_auc, score = _threshold_predictor(split, name, false_alarm_rate)
+            rows.append(common | _predictor_row(feature_set, "threshold", [name], score, false_alarm_rate, ""))
+            thresholds.append((name, train_auc, score))
+        score, weights = _logistic_predictor(split, used, false_alarm_rate)
+        rows.append(common | _predictor_row(feature_set, "logistic", used, score, false_alarm_rate, weights))
+    columns = ["feature", "role", "false_alarm_rate", "caught_rate", "auc", "auc_low", "auc_high"]
+    curve_table = _concat_or_empty(_roc_curves(thresholds, CONDITION_OF[task][0]), columns)
+    return pd.DataFrame(rows), curve_table.assign(run=run, tolerance_pct=100 * tolerance)
 
 
 def threshold_scores(
