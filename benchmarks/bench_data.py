@@ -64,7 +64,9 @@ def _p1000_tokens(x: float) -> list[str]:
     return [sign, str(mantissa), f"E{exponent}"]
 
 
-def _ids(numbers, writer: Callable[[float], list[str]], table: dict[str, int], rows: int, cols: int) -> list[int]:
+def _ids(
+    numbers, writer: Callable[[float], list[str]], table: dict[str, int], rows: int, cols: int
+) -> list[int]:
     ids = [table.setdefault(f"D{rows}", len(table)), table.setdefault(f"D{cols}", len(table))]
     for x in numbers:
         ids.extend(table.setdefault(token, len(table)) for token in writer(float(x)))
@@ -87,7 +89,9 @@ def _loop_problem(task: str, rng: np.random.Generator) -> tuple[np.ndarray, np.n
             return matrix, inverse
 
 
-def loop_batch(task: str, rng: np.random.Generator, tables: tuple[dict, dict]) -> tuple[torch.Tensor, torch.Tensor]:
+def loop_batch(
+    task: str, rng: np.random.Generator, tables: tuple[dict, dict]
+) -> tuple[torch.Tensor, torch.Tensor]:
     sources, targets = [], []
     for _ in range(BATCH):
         matrix, target = _loop_problem(task, rng)
@@ -109,7 +113,9 @@ def _per_call_seconds(call: Callable[[], object], min_seconds: float, min_calls:
     return (time.perf_counter() - start) / calls
 
 
-def _best_per_call(calls: dict[str, Callable[[], object]], seconds: float, rounds: int = 5) -> dict[str, float]:
+def _best_per_call(
+    calls: dict[str, Callable[[], object]], seconds: float, rounds: int = 5
+) -> dict[str, float]:
     """Best-of-rounds seconds per call of each, the rounds interleaved.
 
     The machine is shared: interleaving exposes every contender to the same load, and the best
@@ -198,7 +204,7 @@ def main() -> None:
         )
     report = {
         "benchmark": "bench_data",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "n": N,
         "batch_size": BATCH,
         "torch_threads": args.threads,

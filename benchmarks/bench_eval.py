@@ -19,8 +19,17 @@ import time
 from pathlib import Path
 
 import torch
+from bench_train import (
+    RESULTS,
+    WORKLOADS,
+    Workload,
+    load_watch,
+    machine_info,
+    random_batch,
+    synchronize,
+    write_json,
+)
 
-from bench_train import RESULTS, WORKLOADS, Workload, load_watch, machine_info, random_batch, synchronize, write_json
 from mathformer.encoding import EOS
 from mathformer.model import Seq2Seq
 
@@ -50,7 +59,9 @@ def examples_per_s(model: Seq2Seq, src: torch.Tensor, max_len: int, use_cache: b
             synchronize(device)
             times.append(time.perf_counter() - start)
     if out.shape[1] != max_len:
-        raise RuntimeError(f"decoding stopped after {out.shape[1]} of {max_len} tokens; the timing would mislead")
+        raise RuntimeError(
+            f"decoding stopped after {out.shape[1]} of {max_len} tokens; the timing would mislead"
+        )
     return {"batch_size": len(src), "seconds_per_batch": min(times), "examples_per_s": len(src) / min(times)}
 
 
@@ -62,12 +73,16 @@ def bench_workload(name: str, args: argparse.Namespace, device: torch.device) ->
     cached = examples_per_s(model, src[: args.batch_size], max_len, True, args.repeats)
     uncached = examples_per_s(model, src[: args.batch_size], max_len, False, args.repeats)
     speedup = cached["examples_per_s"] / uncached["examples_per_s"]
-    print(f"{name}: cached {cached['examples_per_s']:.1f} ex/s, uncached {uncached['examples_per_s']:.1f} ex/s "
-          f"(x{speedup:.1f}) at batch {args.batch_size}")
+    print(
+        f"{name}: cached {cached['examples_per_s']:.1f} ex/s, uncached {uncached['examples_per_s']:.1f} ex/s "
+        f"(x{speedup:.1f}) at batch {args.batch_size}"
+    )
     cached_eval_batch = None
     if not args.quick:
         cached_eval_batch = examples_per_s(model, src[:EVALUATE_BATCH_SIZE], max_len, True, args.repeats)
-        print(f"{name}: cached at batch {EVALUATE_BATCH_SIZE}: {cached_eval_batch['examples_per_s']:.1f} ex/s")
+        print(
+            f"{name}: cached at batch {EVALUATE_BATCH_SIZE}: {cached_eval_batch['examples_per_s']:.1f} ex/s"
+        )
     return {
         "task": workload.task,
         "encodings": f"{workload.input_encoding}/{workload.output_encoding}",
@@ -83,9 +98,14 @@ def bench_workload(name: str, args: argparse.Namespace, device: torch.device) ->
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"one timed batch of 16 per setting, none of {EVALUATE_BATCH_SIZE}")
-    parser.add_argument("--models", default="eigenvectors", help=f"comma-separated, of {', '.join(WORKLOADS)}")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"one timed batch of 16 per setting, none of {EVALUATE_BATCH_SIZE}",
+    )
+    parser.add_argument(
+        "--models", default="eigenvectors", help=f"comma-separated, of {', '.join(WORKLOADS)}"
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="16 with --quick, else 64")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu")
@@ -106,8 +126,10 @@ def main() -> None:
     device = torch.device(args.device)
     with load_watch() as load:
         models = {name: bench_workload(name, args, device) for name in args.models.split(",")}
-    write_json({"benchmark": "eval", "quick": args.quick, "machine": machine_info(device), **load, "models": models},
-               args.out)
+    write_json(
+        {"benchmark": "eval", "quick": args.quick, "machine": machine_info(device), **load, "models": models},
+        args.out,
+    )
 
 
 if __name__ == "__main__":

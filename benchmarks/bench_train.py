@@ -151,8 +151,13 @@ def make_optimizer(model: Seq2Seq) -> tuple[torch.optim.Optimizer, str]:
 
 
 def time_steps(
-    model: Seq2Seq, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor],
-    precision: str, warmup: int, steps: int, seconds: float,
+    model: Seq2Seq,
+    optimizer: torch.optim.Optimizer,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    precision: str,
+    warmup: int,
+    steps: int,
+    seconds: float,
 ) -> dict[str, float]:
     """Median wall seconds per step and per phase, and core seconds per step, over `steps` steps
     (fewer if `seconds` run out)."""
@@ -199,7 +204,9 @@ def time_steps(
     }
 
 
-def profile_step(model: Seq2Seq, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor]) -> str:
+def profile_step(
+    model: Seq2Seq, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor]
+) -> str:
     with torch.profiler.profile() as profiler:
         loss = model.loss(*batch)
         optimizer.zero_grad(set_to_none=True)
@@ -250,8 +257,11 @@ def load_watch() -> Iterator[dict]:
 def machine_info(device: torch.device) -> dict:
     cpu = platform.processor()
     with contextlib.suppress(OSError):
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
         cpu = names[0] if names else cpu
     return {
         "device": str(device),
@@ -272,12 +282,16 @@ def write_json(report: dict, path: Path) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 warm-up and 2 timed steps per model")
-    parser.add_argument("--models", default=",".join(WORKLOADS), help=f"comma-separated, of {', '.join(WORKLOADS)}")
+    parser.add_argument(
+        "--models", default=",".join(WORKLOADS), help=f"comma-separated, of {', '.join(WORKLOADS)}"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
-    parser.add_argument("--profile", action="store_true", help="print the top operators of one step per model")
+    parser.add_argument(
+        "--profile", action="store_true", help="print the top operators of one step per model"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_train.json")
     args = parser.parse_args()
     args.warmup, args.steps, args.seconds = (1, 2, 10.0) if args.quick else (2, 12, 40.0)
@@ -309,8 +323,10 @@ def main() -> None:
         result["mfu_target"] = MFU_TARGETS["small" if name == "small" else "paper"]
         reference = result["reference_examples_per_s"]
         result["speedup_vs_reference"] = result["examples_per_s"] / reference if reference else None
-        print(f"{name}: MFU {result['mfu']:.1%} by wall time, {result['mfu_core_time']:.1%} by core time "
-              f"(target {result['mfu_target']:.0%})")
+        print(
+            f"{name}: MFU {result['mfu']:.1%} by wall time, {result['mfu_core_time']:.1%} by core time "
+            f"(target {result['mfu_target']:.0%})"
+        )
     report = {
         "benchmark": "train",
         "quick": args.quick,

@@ -66,14 +66,25 @@ def paper_settings(small: bool) -> dict[str, RunConfig]:
     rows = {row["name"]: row for row in config["runs"]}
     settings = {}
     for task, name in PAPER_RUNS.items():
-        values = {**config["run_defaults"], **{k: v for k, v in rows[name].items() if k not in ("name", "experiment", "analyses")}}
+        values = {
+            **config["run_defaults"],
+            **{k: v for k, v in rows[name].items() if k not in ("name", "experiment", "analyses")},
+        }
         if small:
             values |= SMALL
         settings[task] = RunConfig.from_dict(values)
     return settings
 
 
-def _steps(cfg: RunConfig, device: torch.device, precision: str, batch: int, steps: int, compiled: bool, seed: int = 0):
+def _steps(
+    cfg: RunConfig,
+    device: torch.device,
+    precision: str,
+    batch: int,
+    steps: int,
+    compiled: bool,
+    seed: int = 0,
+):
     """Train `steps` steps from the seed's weights on the run's real stream; (last loss, ex/s after warm-up)."""
     torch.manual_seed(seed)
     vocab = cfg.vocabulary()
@@ -141,7 +152,9 @@ def flops_per_example(cfg: RunConfig) -> float:
     vocab = cfg.vocabulary()
     problem = cfg.problem()
     model = Seq2Seq(cfg.model_config(vocab))
-    return model.flops_per_example(vocab.source_length(problem.input_shape), vocab.target_length(problem.target_shape))
+    return model.flops_per_example(
+        vocab.source_length(problem.input_shape), vocab.target_length(problem.target_shape)
+    )
 
 
 def check_model(task: str, cfg: RunConfig, device: torch.device, small: bool, peak: float) -> dict:
@@ -149,7 +162,9 @@ def check_model(task: str, cfg: RunConfig, device: torch.device, small: bool, pe
     precisions = ["fp32", "bf16"] + (["fp16"] if device.type == "cuda" else [])
     losses, speeds = {}, {}
     for precision in precisions:
-        losses[precision], speeds[f"{precision}_batch{batch}"] = _steps(cfg, device, precision, batch, steps, False)
+        losses[precision], speeds[f"{precision}_batch{batch}"] = _steps(
+            cfg, device, precision, batch, steps, False
+        )
     fast = "bf16" if device.type == "cuda" else "fp32"
     base = speeds[f"{fast}_batch{batch}"]
     compiled = None if small else _steps(cfg, device, fast, batch, steps, True)[1]
@@ -164,7 +179,8 @@ def check_model(task: str, cfg: RunConfig, device: torch.device, small: bool, pe
         "final_loss": losses,
         "loss_vs_fp32": relative,
         "loss_within_tolerance": {p: value <= LOSS_TOLERANCE for p, value in relative.items()},
-        "examples_per_s": speeds | {f"{fast}_batch{batch}_compiled": compiled, f"{fast}_batch{largest}": at_largest},
+        "examples_per_s": speeds
+        | {f"{fast}_batch{batch}_compiled": compiled, f"{fast}_batch{largest}": at_largest},
         "paper_batch_examples_per_s": base,
         "largest_batch": largest,
         "flops_per_example": flops,
@@ -186,10 +202,14 @@ def check_decoding(cfg: RunConfig, device: torch.device, count: int) -> dict:
     return {"task": problem.task, "matrices": count, "examples_per_s": count / elapsed, "seconds": elapsed}
 
 
-def real_training(cfg: RunConfig, device: torch.device, examples_per_s: float, seconds: float, small: bool) -> dict:
+def real_training(
+    cfg: RunConfig, device: torch.device, examples_per_s: float, seconds: float, small: bool
+) -> dict:
     """Train the E4 Laplace model for about `seconds` through mathformer.train: what it reached."""
     budget = max(cfg.batch_size * 4, int(examples_per_s * seconds) // cfg.batch_size * cfg.batch_size)
-    run = dataclasses.replace(cfg, max_examples=budget, epoch_size=max(cfg.batch_size, budget // 3), patience=None)
+    run = dataclasses.replace(
+        cfg, max_examples=budget, epoch_size=max(cfg.batch_size, budget // 3), patience=None
+    )
     with tempfile.TemporaryDirectory() as folder:
         valid = Path(folder) / "valid.npz"
         save_dataset(generate_dataset(run.problem(), 200 if small else 2000, seed=1), valid)
@@ -212,10 +232,19 @@ def projections(settings: dict[str, RunConfig], models: dict, decode_speed: floa
     out = {}
     for row in config["runs"]:
         task = row["task"]
-        cfg = RunConfig.from_dict({**config["run_defaults"], **{k: v for k, v in row.items() if k not in ("name", "experiment", "analyses")}})
+        cfg = RunConfig.from_dict(
+            {
+                **config["run_defaults"],
+                **{k: v for k, v in row.items() if k not in ("name", "experiment", "analyses")},
+            }
+        )
         examples = ASSUMED_EXAMPLES_TO_BEST[task] + (cfg.patience or 0) * cfg.epoch_size
         epochs = examples / cfg.epoch_size
-        monitored = len(config["ood"]["test_spectra"]) if "ood" in row.get("analyses", []) and config["ood"]["monitor"] else 0
+        monitored = (
+            len(config["ood"]["test_spectra"])
+            if "ood" in row.get("analyses", []) and config["ood"]["monitor"]
+            else 0
+        )
         eval_examples = epochs * config["data"]["valid_size"] * (1 + monitored)
         speed = models[task]["paper_batch_examples_per_s"]
         hours = (examples / speed + eval_examples / decode_speed) / 3600
@@ -224,7 +253,11 @@ def projections(settings: dict[str, RunConfig], models: dict, decode_speed: floa
 
 
 def cuda_tests() -> dict:
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "cuda", str(ROOT / "tests")], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-m", "cuda", str(ROOT / "tests")],
+        capture_output=True,
+        text=True,
+    )
     return {"returncode": result.returncode, "summary": (result.stdout.strip().splitlines() or [""])[-1]}
 
 
@@ -237,16 +270,27 @@ def main(argv: list[str] | None = None) -> int:
     device = resolve_device(args.device)
     small = args.small
     started = time.perf_counter()
-    report: dict = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "small": small, "versions": versions()}
+    report: dict = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "small": small,
+        "versions": versions(),
+    }
     report["cuda_tests"] = cuda_tests() if device.type == "cuda" else {"skipped": "no CUDA device"}
     peak_dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     report["matmul_peak_flops"] = matmul_peak(device, peak_dtype, 1024 if small else 8192)
     settings = paper_settings(small)
-    report["models"] = {task: check_model(task, cfg, device, small, report["matmul_peak_flops"]) for task, cfg in settings.items()}
+    report["models"] = {
+        task: check_model(task, cfg, device, small, report["matmul_peak_flops"])
+        for task, cfg in settings.items()
+    }
     report["decoding"] = check_decoding(settings["eigenvectors"], device, 200 if small else 10_000)
     e4 = settings["eigenvalues"]
-    report["real_training"] = real_training(e4, device, report["models"]["eigenvalues"]["best_examples_per_s"], 5 if small else 180, small)
-    report["projected_training"] = projections(settings, report["models"], report["decoding"]["examples_per_s"])
+    report["real_training"] = real_training(
+        e4, device, report["models"]["eigenvalues"]["best_examples_per_s"], 5 if small else 180, small
+    )
+    report["projected_training"] = projections(
+        settings, report["models"], report["decoding"]["examples_per_s"]
+    )
     report["seconds"] = time.perf_counter() - started
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
@@ -266,9 +310,13 @@ def print_table(report: dict) -> None:
         )
     decoding, real = report["decoding"], report["real_training"]
     print(f"decoding {decoding['matrices']} {decoding['task']}: {decoding['examples_per_s']:.0f} ex/s")
-    print(f"E4 Laplace, {real['seconds']:.0f} s of real training: {real['examples']} examples, {real['valid_accuracy_5']:.1%} at 5 %")
+    print(
+        f"E4 Laplace, {real['seconds']:.0f} s of real training: {real['examples']} examples, {real['valid_accuracy_5']:.1%} at 5 %"
+    )
     for name, projection in report["projected_training"].items():
-        print(f"  {name:18} ~{projection['hours_estimate']:.1f} h (estimate: {projection['examples_estimate'] / 1e6:.0f}M examples)")
+        print(
+            f"  {name:18} ~{projection['hours_estimate']:.1f} h (estimate: {projection['examples_estimate'] / 1e6:.0f}M examples)"
+        )
 
 
 if __name__ == "__main__":

@@ -28,16 +28,28 @@ def tool_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "PATH": path, "DVC_NO_ANALYTICS": "1", **extra}
 
 
-def run(command: list[str | Path], cwd: Path, timeout_s: int, env: dict[str, str] | None = None,
-        check: bool = True) -> subprocess.CompletedProcess:
+def run(
+    command: list[str | Path],
+    cwd: Path,
+    timeout_s: int,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
     """Run `command` in `cwd`, killed after `timeout_s`; on failure the test fails with its output."""
     words = [str(word) for word in command]
     result = subprocess.run(
         ["timeout", "-s", "KILL", str(timeout_s), *words],
-        cwd=cwd, env=env or tool_env(), capture_output=True, text=True,
+        cwd=cwd,
+        env=env or tool_env(),
+        capture_output=True,
+        text=True,
     )
     if check and result.returncode != 0:
-        why = "was killed after {timeout_s} s" if result.returncode in (124, 137) else f"exited {result.returncode}"
+        why = (
+            "was killed after {timeout_s} s"
+            if result.returncode in (124, 137)
+            else f"exited {result.returncode}"
+        )
         pytest.fail(
             f"{' '.join(words)} {why.format(timeout_s=timeout_s)} (in {cwd}):\n"
             f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
@@ -69,11 +81,15 @@ def failure_analysis_targets() -> list[str]:
     """
     config = smoke_config()
     defaults = config.get("run_defaults", {})
-    rows = [row for row in config["runs"] if {"roughly_right", "predictability"} & set(row.get("analyses", []))]
+    rows = [
+        row for row in config["runs"] if {"roughly_right", "predictability"} & set(row.get("analyses", []))
+    ]
     weak = next((row for row in rows if row.get("weak_accuracy") is not None), None)
     plain = next((row for row in rows if row.get("weak_accuracy") is None), None)
     if weak is None or plain is None:
-        pytest.fail("tests/smoke/config/config.yaml needs a failure-analysis run with weak_accuracy and one without")
+        pytest.fail(
+            "tests/smoke/config/config.yaml needs a failure-analysis run with weak_accuracy and one without"
+        )
     targets = []
     for row, weights in ((weak, ("model", "weak")), (plain, ("model",))):
         spectrum = row.get("spectrum", defaults.get("spectrum", "semicircle"))
@@ -87,10 +103,16 @@ GIT = ["git", "-c", "user.name=mathformer tests", "-c", "user.email=tests@localh
 
 def copy_working_tree(destination: Path) -> Path:
     """The files git would see (tracked, or untracked and not ignored), committed in a new repo."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():  # files deleted but still in the index are skipped

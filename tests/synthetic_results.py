@@ -15,26 +15,39 @@ import pyarrow as pa
 import yaml
 
 from mathformer.config import RunConfig
-from mathformer.predictions import predictions_table, write_predictions
 from mathformer.intervals import wilson
-from mathformer.summaries import write_summary
 from mathformer.metrics import problem_features
+from mathformer.predictions import predictions_table, write_predictions
 from mathformer.problems import SPECTRA, Problem
+from mathformer.summaries import write_summary
 
 
-def scored_table(task: str, inputs: np.ndarray, targets: np.ndarray, predictions: np.ndarray, decoded: np.ndarray) -> pa.Table:
+def scored_table(
+    task: str, inputs: np.ndarray, targets: np.ndarray, predictions: np.ndarray, decoded: np.ndarray
+) -> pa.Table:
     """The evaluate step's table for these predictions, as if the model had read the exact inputs."""
     return predictions_table(task, inputs, targets, predictions, decoded, read_inputs=inputs)
 
 
-def write_table(table: pa.Table, path: Path, task: str, n: int, spectrum: str = "semicircle", model_file: str = "model.pt") -> Path:
-    metadata = {"task": task, "n": n, "spectrum": spectrum, "train_spectrum": spectrum, "run": path.stem, "target_shape": []}
+def write_table(
+    table: pa.Table, path: Path, task: str, n: int, spectrum: str = "semicircle", model_file: str = "model.pt"
+) -> Path:
+    metadata = {
+        "task": task,
+        "n": n,
+        "spectrum": spectrum,
+        "train_spectrum": spectrum,
+        "run": path.stem,
+        "target_shape": [],
+    }
     metadata["model_file"] = model_file  # weak.pt for the weak snapshot, as evaluate records it
     write_predictions(table, metadata, path)
     return path
 
 
-def eigenvector_predictions(count: int = 600, n: int = 4, broken_share: float = 0.2, seed: int = 0) -> tuple[pa.Table, np.ndarray]:
+def eigenvector_predictions(
+    count: int = 600, n: int = 4, broken_share: float = 0.2, seed: int = 0
+) -> tuple[pa.Table, np.ndarray]:
     """Exact eigen-decompositions, except a `broken_share` of rows whose eigenvector matrix is C,
     the matrix with cos 0.3 on its diagonal and sin 0.3 / sqrt(n - 1) elsewhere: every row and
     column of C has unit norm, but its rows are far from orthogonal (|cos| ~ 0.38 at n = 4). So
@@ -53,7 +66,9 @@ def eigenvector_predictions(count: int = 600, n: int = 4, broken_share: float = 
     return table, broken
 
 
-def inversion_predictions(count: int = 600, n: int = 3, cond_limit: float = 30.0, seed: int = 0) -> tuple[pa.Table, np.ndarray]:
+def inversion_predictions(
+    count: int = 600, n: int = 3, cond_limit: float = 30.0, seed: int = 0
+) -> tuple[pa.Table, np.ndarray]:
     """Inverses that are exact for well-conditioned inputs and wrong by 50 % of the identity
     (in M P - I) for inputs whose condition number exceeds `cond_limit`: the failures are
     exactly the ill-conditioned inputs. A few rows do not decode. Returns the table and the
@@ -77,21 +92,40 @@ def ood_summaries(folder: Path, accuracy: dict[tuple[str, str], float]) -> dict[
     for (train, test), share in accuracy.items():
         path = folder / f"{train}__{test}.json"
         shares = {"0.05": share, "0.02": share / 2, "0.01": share / 4, "0.005": 0.0}
-        intervals = {key: [float(bound) for bound in wilson(round(value * 100), 100)] for key, value in shares.items()}
+        intervals = {
+            key: [float(bound) for bound in wilson(round(value * 100), 100)] for key, value in shares.items()
+        }
         summary = {"run": train, "test_set": test, "task": "eigenvalues", "count": 100, "decoded": 100}
         write_summary(summary | {"accuracy": shares, "accuracy_interval": intervals}, path)
         paths[(train, test)] = path
     return paths
 
 
-def train_log(path: Path, accuracy: list[float], examples_per_epoch: int = 1000, tests: tuple[str, ...] = ("semicircle",)) -> Path:
+def train_log(
+    path: Path,
+    accuracy: list[float],
+    examples_per_epoch: int = 1000,
+    tests: tuple[str, ...] = ("semicircle",),
+) -> Path:
     """A train_log.csv with the training helper's columns and the given validation accuracy at 5 %."""
     share = np.asarray(accuracy)
-    rows = {"epoch": np.arange(1, len(share) + 1), "examples": examples_per_epoch * np.arange(1, len(share) + 1)}
-    rows |= {"wall_seconds": np.arange(len(share)) * 2.0, "lr": 1e-4, "loss": 1.0 / (1 + np.arange(len(share)))}
+    rows = {
+        "epoch": np.arange(1, len(share) + 1),
+        "examples": examples_per_epoch * np.arange(1, len(share) + 1),
+    }
+    rows |= {
+        "wall_seconds": np.arange(len(share)) * 2.0,
+        "lr": 1e-4,
+        "loss": 1.0 / (1 + np.arange(len(share))),
+    }
     for name in ("valid", *tests):
         scale = 1.0 if name == "valid" else 0.5
-        rows |= {f"{name}_acc_5": scale * share, f"{name}_acc_2": scale * share / 2, f"{name}_acc_1": scale * share / 4, f"{name}_acc_0.5": 0.0}
+        rows |= {
+            f"{name}_acc_5": scale * share,
+            f"{name}_acc_2": scale * share / 2,
+            f"{name}_acc_1": scale * share / 4,
+            f"{name}_acc_0.5": 0.0,
+        }
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
@@ -118,21 +152,39 @@ def full_results(root: Path) -> Path:
     inv_path = write_table(inversion, inputs / "inv.parquet", "inversion", 3)
     results = root / "results" / "smoke"
     roughly_right({"eigvec": eig_path, "eigvec_weak": weak_path}, results, claims=CLAIMS_FILE)
-    predictability({"eigvec": eig_path, "eigvec_weak": weak_path, "inv": inv_path}, results, claims=CLAIMS_FILE)
+    predictability(
+        {"eigvec": eig_path, "eigvec_weak": weak_path, "inv": inv_path}, results, claims=CLAIMS_FILE
+    )
     trains = ("semicircle", "laplace_s0", "laplace_s1")
-    accuracy = {(f"eigval_{train}", test): (0.9 if train != "semicircle" or test == "semicircle" else 0.2) for train in trains for test in SPECTRA}
+    accuracy = {
+        (f"eigval_{train}", test): (0.9 if train != "semicircle" or test == "semicircle" else 0.2)
+        for train in trains
+        for test in SPECTRA
+    }
     accuracy |= {("eigval_laplace_s0", test): 0.95 for test in SPECTRA}  # the seeds differ a little
     curves = {"semicircle": [0.1, 0.6, 0.95], "laplace_s0": [0.2, 0.7, 0.96], "laplace_s1": [0.1, 0.5, 0.9]}
     logs = {f"eigval_{train}": train_log(inputs / f"{train}.csv", curves[train]) for train in trains}
     ood_study(ood_summaries(inputs, accuracy), logs, results)
-    training_summary({"eigval_laplace": model_dir(inputs / "eigval_laplace", "eigenvalues", [0.1, 0.6, 0.95])}, results)
+    training_summary(
+        {"eigval_laplace": model_dir(inputs / "eigval_laplace", "eigenvalues", [0.1, 0.6, 0.95])}, results
+    )
     return results
 
 
 def model_dir(path: Path, task: str, accuracy: list[float]) -> Path:
     """A trained model's folder as the training helper leaves it, less the weights."""
     path.mkdir(parents=True)
-    settings = RunConfig(task=task, n=3, spectrum="laplace", enc_layers=2, dec_layers=1, enc_dim=64, dec_dim=64, enc_heads=4, dec_heads=4)
+    settings = RunConfig(
+        task=task,
+        n=3,
+        spectrum="laplace",
+        enc_layers=2,
+        dec_layers=1,
+        enc_dim=64,
+        dec_dim=64,
+        enc_heads=4,
+        dec_heads=4,
+    )
     (path / "config.yaml").write_text(yaml.safe_dump(settings.to_dict()))
     train_log(path / "train_log.csv", accuracy)
     return path

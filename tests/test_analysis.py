@@ -28,14 +28,19 @@ from mathformer.analysis.failures import (
     score_predictor,
     with_prediction_features,
 )
-from mathformer.analysis.ood import accuracy_matrix, examples_to_accuracy, learning_curves, ood_study, short_names
-from mathformer.analysis.training import training_summary
-from mathformer.problems import SPECTRA
-from mathformer.tables import format_cell, read_table, to_latex, to_markdown, write_table
-
+from mathformer.analysis.ood import (
+    accuracy_matrix,
+    examples_to_accuracy,
+    learning_curves,
+    ood_study,
+    short_names,
+)
 from mathformer.analysis.outputs import OUTPUTS
 from mathformer.analysis.outputs import files as outputs_files
 from mathformer.analysis.outputs import names as outputs_names
+from mathformer.analysis.training import training_summary
+from mathformer.problems import SPECTRA
+from mathformer.tables import format_cell, read_table, to_latex, to_markdown, write_table
 
 CLAIMS_FILE = Path(__file__).resolve().parents[1] / "config" / "claims.yaml"
 # Every file the analyses write, from their one owner (mathformer.analysis.outputs).
@@ -84,7 +89,9 @@ def test_roughly_right_counts_each_part_over_all_and_over_failures():
         # Over all predictions, undecoded ones count as wrong on every part.
         assert line["all_eigenvalues_pct"] == pytest.approx(100 * 1000 / 1002)
         assert line["all_orthogonal_pct"] == pytest.approx(line["accuracy_pct"])
-        assert line["all_orthogonal_all_pairs_pct"] == pytest.approx(100 * (2 * errors < tolerance).sum() / 1002)
+        assert line["all_orthogonal_all_pairs_pct"] == pytest.approx(
+            100 * (2 * errors < tolerance).sum() / 1002
+        )
         # Over the decoded failures: all of them keep eigenvalues and norms, none orthogonality.
         assert line["failed_eigenvalues_norms_pct"] == 100.0
         assert line["failed_orthogonal_pct"] == 0.0
@@ -138,7 +145,10 @@ def test_ill_conditioned_failures_are_predicted_perfectly():
     # min_eigengap means nothing for a general matrix (all NaN) and is not used.
     assert "min_eigengap" not in set(predictors["features"])
     # The ROC figure's curves: the paper's predictor (cond of the input) and the best other feature.
-    assert set(zip(curves["feature"], curves["role"])) == {("input_cond", "paper"), ("pred_inverse_cond", "best other feature")}
+    assert set(zip(curves["feature"], curves["role"])) == {
+        ("input_cond", "paper"),
+        ("pred_inverse_cond", "best other feature"),
+    }
     distances = inverse_distance_table(frame, "inv")
     assert row(distances, tolerance_pct=5.0, outcome="failed")["median"] == pytest.approx(0.5)
     assert row(distances, tolerance_pct=5.0, outcome="correct")["max"] < 1e-9
@@ -195,7 +205,9 @@ def test_false_alarm_rate_is_set_on_training_rows_and_holds_on_held_out_rows():
     rng = np.random.default_rng(0)
     labels = rng.random(20000) < 0.3
     scores = rng.normal(size=20000) + 2.0 * labels
-    score = score_predictor(scores[:10000], labels[:10000], scores[10000:], labels[10000:], false_alarm_rate=0.05)
+    score = score_predictor(
+        scores[:10000], labels[:10000], scores[10000:], labels[10000:], false_alarm_rate=0.05
+    )
     assert score.false_alarm == pytest.approx(0.05, abs=0.01)
     assert 0.6 < score.caught < 0.8  # P(N(2,1) > 1.645) ~ 0.64
     assert score.auc == pytest.approx(0.92, abs=0.02)
@@ -205,9 +217,15 @@ def test_false_alarm_rate_is_set_on_training_rows_and_holds_on_held_out_rows():
 
 
 def test_ood_table_from_summaries(tmp_path):
-    values = {(train, test): (i * 7 + j) / 100 for i, train in enumerate(reversed(SPECTRA)) for j, test in enumerate(SPECTRA)}
+    values = {
+        (train, test): (i * 7 + j) / 100
+        for i, train in enumerate(reversed(SPECTRA))
+        for j, test in enumerate(SPECTRA)
+    }
     del values[("laplace", "marcenko")]
-    summaries = {pair: json.loads(path.read_text()) for pair, path in synthetic.ood_summaries(tmp_path, values).items()}
+    summaries = {
+        pair: json.loads(path.read_text()) for pair, path in synthetic.ood_summaries(tmp_path, values).items()
+    }
     table = accuracy_matrix(summaries, 0.05)
     assert list(table.columns) == ["train_spectrum", *SPECTRA]
     assert list(table["train_spectrum"]) == list(SPECTRA)  # the paper's order, whatever the input order
@@ -219,18 +237,30 @@ def test_ood_table_from_summaries(tmp_path):
 
 
 def test_run_names_shorten_to_their_spectrum():
-    assert short_names(["eigval_laplace", "eigval_positive2"]) == {"eigval_laplace": "laplace", "eigval_positive2": "positive2"}
+    assert short_names(["eigval_laplace", "eigval_positive2"]) == {
+        "eigval_laplace": "laplace",
+        "eigval_positive2": "positive2",
+    }
     assert short_names(["eigval_laplace"]) == {"eigval_laplace": "laplace"}
     assert short_names(["a_x", "a_x"]) == {"a_x": "x"}
-    assert short_names(["run_", "run_b"]) == {"run_": "run_", "run_b": "run_b"}  # cutting would leave one empty
+    assert short_names(["run_", "run_b"]) == {
+        "run_": "run_",
+        "run_b": "run_b",
+    }  # cutting would leave one empty
 
 
 def test_seeded_run_names_shorten_to_their_spectrum_and_keep_the_seed():
     from mathformer.analysis.ood import spectrum_names, split_seed
 
     # The seeds of one spectrum alone share 'eigval_laplace_s': shortening must not eat the spectrum.
-    assert spectrum_names(["eigval_laplace_s0", "eigval_laplace_s1"]) == {"eigval_laplace_s0": "laplace_s0", "eigval_laplace_s1": "laplace_s1"}
-    assert spectrum_names(["eigval_laplace_s0", "eigval_uniform"]) == {"eigval_laplace_s0": "laplace_s0", "eigval_uniform": "uniform"}
+    assert spectrum_names(["eigval_laplace_s0", "eigval_laplace_s1"]) == {
+        "eigval_laplace_s0": "laplace_s0",
+        "eigval_laplace_s1": "laplace_s1",
+    }
+    assert spectrum_names(["eigval_laplace_s0", "eigval_uniform"]) == {
+        "eigval_laplace_s0": "laplace_s0",
+        "eigval_uniform": "uniform",
+    }
     assert split_seed("laplace_s12") == ("laplace", 12) and split_seed("laplace") == ("laplace", None)
 
 
@@ -243,7 +273,11 @@ def test_examples_to_accuracy_from_a_training_log(tmp_path):
     table = examples_to_accuracy(curves)
     assert list(table["train_spectrum"]) == ["uniform", "uniform", "laplace", "laplace"]  # paper order
     laplace = row(table, train_spectrum="laplace", evaluated_on="valid")
-    assert (laplace["examples_to_50_pct"], laplace["examples_to_90_pct"], laplace["examples_to_95_pct"]) == (2000, 3000, 4000)
+    assert (laplace["examples_to_50_pct"], laplace["examples_to_90_pct"], laplace["examples_to_95_pct"]) == (
+        2000,
+        3000,
+        4000,
+    )
     assert laplace["final_accuracy_pct"] == pytest.approx(97.0)
     uniform = row(table, train_spectrum="uniform", evaluated_on="valid")
     assert uniform["examples_to_50_pct"] == 3000 and np.isnan(uniform["examples_to_90_pct"])
@@ -260,16 +294,26 @@ def test_training_table_reads_the_last_epoch_and_keeps_the_log(tmp_path):
     folder = synthetic.model_dir(tmp_path / "eigvec", "eigenvectors", [0.2, 0.8, 0.7])
     table = training_summary({"eigvec": folder}, tmp_path / "out")
     (row,) = table.to_dict("records")
-    assert (row["run"], row["task"], row["n"], row["layers"], row["width"]) == ("eigvec", "eigenvectors", 3, "2/1", 64)
+    assert (row["run"], row["task"], row["n"], row["layers"], row["width"]) == (
+        "eigvec",
+        "eigenvectors",
+        3,
+        "2/1",
+        64,
+    )
     assert (row["examples"], row["minutes"]) == (3000, pytest.approx(4 / 60, abs=0.05))
     assert (row["valid_acc_5_pct"], row["valid_acc_2_pct"], row["best_valid_acc_5_pct"]) == (70.0, 35.0, 80.0)
-    assert (tmp_path / "out" / "train_logs" / "eigvec.csv").read_bytes() == (folder / "train_log.csv").read_bytes()
+    assert (tmp_path / "out" / "train_logs" / "eigvec.csv").read_bytes() == (
+        folder / "train_log.csv"
+    ).read_bytes()
     assert read_table(tmp_path / "out" / "tables" / "training.csv").equals(table)
 
 
 def test_training_table_refuses_a_log_without_accuracy(tmp_path):
     folder = synthetic.model_dir(tmp_path / "eigvec", "eigenvectors", [0.2])
-    pd.read_csv(folder / "train_log.csv").drop(columns="valid_acc_2").to_csv(folder / "train_log.csv", index=False)
+    pd.read_csv(folder / "train_log.csv").drop(columns="valid_acc_2").to_csv(
+        folder / "train_log.csv", index=False
+    )
     with pytest.raises(ValueError, match="eigvec.*valid_acc_2"):
         training_summary({"eigvec": folder}, tmp_path / "out")
     assert not (tmp_path / "out" / "tables" / "training.csv").exists()
@@ -361,7 +405,11 @@ def claim(**changes) -> dict:
         "description": "d",
         "paper": 92.0,
         "unit": "%",
-        "measured": {"table": "roughly_right", "column": "accuracy_pct", "where": {"run": "E1", "tolerance_pct": 5}},
+        "measured": {
+            "table": "roughly_right",
+            "column": "accuracy_pct",
+            "where": {"run": "E1", "tolerance_pct": 5},
+        },
         "rule": {"kind": "within", "reproduced": 2, "partly": 5},
     }
     return entry | changes
@@ -369,7 +417,12 @@ def claim(**changes) -> dict:
 
 def test_verdict_rules():
     within = {"kind": "within", "reproduced": 2, "partly": 5}
-    assert [judge(within, value, 92.0) for value in (93.5, 88.0, 80.0, float("nan"))] == ["reproduced", "partly", "not", "missing"]
+    assert [judge(within, value, 92.0) for value in (93.5, 88.0, 80.0, float("nan"))] == [
+        "reproduced",
+        "partly",
+        "not",
+        "missing",
+    ]
     relative = {"kind": "within_relative", "reproduced": 0.1, "partly": 0.5}
     assert [judge(relative, value, 10.0) for value in (10.9, 14.0, 16.0)] == ["reproduced", "partly", "not"]
     at_least = {"kind": "at_least", "reproduced": 0.95, "partly": 0.85}
@@ -396,14 +449,37 @@ def test_bad_claims_are_refused(changes, message):
 
 def test_claims_measure_through_roles_and_reductions(tmp_path):
     tables = tmp_path / "tables"
-    write_table(pd.DataFrame({"run": ["eigvec5", "other"], "tolerance_pct": [5.0, 5.0], "accuracy_pct": [91.0, 10.0]}), tables, "roughly_right")
-    write_table(pd.DataFrame({"train_spectrum": ["laplace"], "a": [80.0], "b": [95.0]}), tables, "ood_accuracy")
+    write_table(
+        pd.DataFrame(
+            {"run": ["eigvec5", "other"], "tolerance_pct": [5.0, 5.0], "accuracy_pct": [91.0, 10.0]}
+        ),
+        tables,
+        "roughly_right",
+    )
+    write_table(
+        pd.DataFrame({"train_spectrum": ["laplace"], "a": [80.0], "b": [95.0]}), tables, "ood_accuracy"
+    )
     document = {
         "runs": {"paper": {"E1": "eigvec5"}},
         "claims": [
             claim(),
-            claim(id="min", paper="all", measured={"table": "ood_accuracy", "column": ["a", "b"], "where": {"train_spectrum": "laplace"}, "reduce": "min"}, rule={"kind": "at_least", "reproduced": 90, "partly": 70}),
-            claim(id="ratio", paper="faster", measured={"table": "ood_accuracy", "column": ["a", "b"], "reduce": "ratio_max_min"}, rule={"kind": "at_least", "reproduced": 1.5, "partly": 1.1}),
+            claim(
+                id="min",
+                paper="all",
+                measured={
+                    "table": "ood_accuracy",
+                    "column": ["a", "b"],
+                    "where": {"train_spectrum": "laplace"},
+                    "reduce": "min",
+                },
+                rule={"kind": "at_least", "reproduced": 90, "partly": 70},
+            ),
+            claim(
+                id="ratio",
+                paper="faster",
+                measured={"table": "ood_accuracy", "column": ["a", "b"], "reduce": "ratio_max_min"},
+                rule={"kind": "at_least", "reproduced": 1.5, "partly": 1.1},
+            ),
             claim(id="absent", measured={"table": "nowhere", "column": "x"}),
         ],
     }
@@ -412,7 +488,9 @@ def test_claims_measure_through_roles_and_reductions(tmp_path):
     table = claims_table(path, tmp_path, "paper").set_index("id")
     assert table.loc["c", "this_run"] == 91.0 and table.loc["c", "verdict"] == "reproduced"
     assert table.loc["min", "this_run"] == 80.0 and table.loc["min", "verdict"] == "partly"
-    assert table.loc["ratio", "this_run"] == pytest.approx(95 / 80) and table.loc["ratio", "verdict"] == "partly"
+    assert (
+        table.loc["ratio", "this_run"] == pytest.approx(95 / 80) and table.loc["ratio", "verdict"] == "partly"
+    )
     assert table.loc["absent", "verdict"] == "missing"
     # Without the role map the row is not found: missing, not an error.
     assert claims_table(path, tmp_path, "quick").set_index("id").loc["c", "verdict"] == "missing"
@@ -429,7 +507,11 @@ def test_a_claim_is_not_testable_below_its_matrix_size(tmp_path):
             claim(
                 id="cond",
                 paper=1.01,
-                measured={"table": "condition_numbers", "column": "mean", "where": {"run": "E1", "outcome": "correct"}},
+                measured={
+                    "table": "condition_numbers",
+                    "column": "mean",
+                    "where": {"run": "E1", "outcome": "correct"},
+                },
                 rule={"kind": "at_most", "reproduced": 1.015, "partly": 1.03},
                 testable=testable,
             )
@@ -446,7 +528,9 @@ def test_a_claim_is_not_testable_below_its_matrix_size(tmp_path):
 
 
 def test_ambiguous_claims_are_an_error(tmp_path):
-    write_table(pd.DataFrame({"run": ["a", "b"], "accuracy_pct": [1.0, 2.0]}), tmp_path / "tables", "roughly_right")
+    write_table(
+        pd.DataFrame({"run": ["a", "b"], "accuracy_pct": [1.0, 2.0]}), tmp_path / "tables", "roughly_right"
+    )
     ambiguous = parse_claim(claim(measured={"table": "roughly_right", "column": "accuracy_pct"}))
     with pytest.raises(ValueError, match="selects 2 cells"):
         claims_module.measure(ambiguous, tmp_path / "tables", {})
@@ -505,14 +589,18 @@ def test_the_models_confidence_is_a_third_family_of_failure_predictors():
     assert confidence["auc"] > 0.95 and confidence["auc_low"] <= confidence["auc"] <= confidence["auc_high"]
     combined = row(predictors, feature_set="confidence+condition", predictor="logistic")
     assert combined["features"] == "surprisal+min_token_prob+pred_vectors_cond"
-    assert set(predictors.loc[predictors["feature_set"] == "confidence+condition", "predictor"]) == {"logistic"}
+    assert set(predictors.loc[predictors["feature_set"] == "confidence+condition", "predictor"]) == {
+        "logistic"
+    }
     assert row(curves.drop_duplicates("role"), role="paper")["feature"] == "pred_vectors_cond"
 
 
 def test_seed_spread_summarises_each_group_of_seeds():
     from mathformer.analysis.training import seed_spread
 
-    table = pd.DataFrame({"run": ["eig_s0", "eig_s1", "eig_s2", "inv", "one_s0"], "acc": [90.0, 92.0, 94.0, 50.0, 70.0]})
+    table = pd.DataFrame(
+        {"run": ["eig_s0", "eig_s1", "eig_s2", "inv", "one_s0"], "acc": [90.0, 92.0, 94.0, 50.0, 70.0]}
+    )
     spread = seed_spread(table, "acc")
     assert list(spread["group"]) == ["eig"]  # inv has no seeds; one_s0 alone is no spread
     line = spread.iloc[0]
@@ -548,7 +636,11 @@ def overlaps(first, second) -> bool:
 
 
 def legends(figure):
-    return [*figure.legends, *(legend for sub in figure.subfigs for legend in sub.legends), *(ax.get_legend() for ax in figure.axes if ax.get_legend())]
+    return [
+        *figure.legends,
+        *(legend for sub in figure.subfigs for legend in sub.legends),
+        *(ax.get_legend() for ax in figure.axes if ax.get_legend()),
+    ]
 
 
 def legend_texts(figure) -> list[str]:
@@ -573,11 +665,19 @@ def data_axes(figure):
 def test_paper_values_come_from_the_claims_file_by_role():
     from mathformer.analysis.claims import paper_values
 
-    values = {(value.run, value.table, value.statistic, tuple(sorted(value.where.items()))): value.value for value in paper_values(CLAIMS_FILE, "smoke")}
+    values = {
+        (value.run, value.table, value.statistic, tuple(sorted(value.where.items()))): value.value
+        for value in paper_values(CLAIMS_FILE, "smoke")
+    }
     assert values[("eigvec", "roughly_right", "accuracy_pct", (("tolerance_pct", 5),))] == 92.0
     # Claims judged on an interval's end are about the statistic itself: p98_high -> p98.
-    assert values[("eigvec", "condition_numbers", "p98", (("outcome", "correct"), ("tolerance_pct", 5)))] == 1.031
-    assert values[("eigvec", "condition_numbers", "p2", (("outcome", "failed"), ("tolerance_pct", 5)))] == 1.042
+    assert (
+        values[("eigvec", "condition_numbers", "p98", (("outcome", "correct"), ("tolerance_pct", 5)))]
+        == 1.031
+    )
+    assert (
+        values[("eigvec", "condition_numbers", "p2", (("outcome", "failed"), ("tolerance_pct", 5)))] == 1.042
+    )
     assert values[("eigvec_weak", "roughly_right", "accuracy_pct", (("tolerance_pct", 5),))] == 70
     # Text-only paper values have nothing to mark, and a role without a run at a scale neither.
     assert not any(run == "eigvec6" for run, *_ in values)
@@ -590,11 +690,17 @@ def test_roughly_right_figure_marks_the_papers_values_and_names_runs_readably(tm
 
     table, _ = synthetic.eigenvector_predictions(count=200)
     frame = roughly_right_table(table.to_pandas(), "eigvec")
-    marks = roughly_right_marks([value for value in paper_values(CLAIMS_FILE, "smoke") if value.table == "roughly_right"])
+    marks = roughly_right_marks(
+        [value for value in paper_values(CLAIMS_FILE, "smoke") if value.table == "roughly_right"]
+    )
     with plots.style():
         figure = drawn(plots.roughly_right_figure(frame, {"eigvec": "eigenvectors 4x4 (80 %)"}, marks, 5.0))
     top = figure.axes[0]
-    stars = [line for line in top.get_lines() if line.get_label() == plots.PAPER_LABEL and line.get_markeredgecolor() == "black"]
+    stars = [
+        line
+        for line in top.get_lines()
+        if line.get_label() == plots.PAPER_LABEL and line.get_markeredgecolor() == "black"
+    ]
     assert any(5.0 in line.get_xdata() and 92.0 in line.get_ydata() for line in stars)
     assert any(text.get_text() == "paper: 92 % at 5 %" for text in top.texts)
     assert top.get_title().startswith("eigenvectors 4x4 (80 %)") and "eigvec\n" not in top.get_title()
@@ -609,8 +715,15 @@ def test_run_titles_say_weak_snapshot_seed_and_accuracy():
 
     weak = {"task": "eigenvectors", "n": 3, "model_file": "weak.pt"}
     assert run_title("eigvec3_weak", weak, 69.4) == "eigenvectors 3x3 (weak snapshot, 69 %)"
-    assert run_title("inv5_s1", {"task": "inversion", "n": 5, "model_file": "model.pt"}, 85.0) == "inversion 5x5 (seed 1, 85 %)"
-    assert unique_titles({"a": "x (1 %)", "b": "x (1 %)", "c": "y"}) == {"a": "x (1 %) [a]", "b": "x (1 %) [b]", "c": "y"}
+    assert (
+        run_title("inv5_s1", {"task": "inversion", "n": 5, "model_file": "model.pt"}, 85.0)
+        == "inversion 5x5 (seed 1, 85 %)"
+    )
+    assert unique_titles({"a": "x (1 %)", "b": "x (1 %)", "c": "y"}) == {
+        "a": "x (1 %) [a]",
+        "b": "x (1 %) [b]",
+        "c": "y",
+    }
     assert "weak_accuracy" in WEAK_NOTE
 
 
@@ -618,20 +731,28 @@ def test_failure_figures_name_weak_snapshots_and_explain_them_once(tmp_path, mon
     table, _ = synthetic.eigenvector_predictions(count=200)
     paths = {
         "eigvec": synthetic.write_table(table, tmp_path / "eigvec.parquet", "eigenvectors", 4),
-        "eigvec_weak": synthetic.write_table(table, tmp_path / "eigvec_weak.parquet", "eigenvectors", 4, model_file="weak.pt"),
+        "eigvec_weak": synthetic.write_table(
+            table, tmp_path / "eigvec_weak.parquet", "eigenvectors", 4, model_file="weak.pt"
+        ),
     }
     saved = {}
-    monkeypatch.setattr(plots, "save_figure", lambda figure, folder, name, caption: saved.setdefault(name, (figure, caption)))
+    monkeypatch.setattr(
+        plots, "save_figure", lambda figure, folder, name, caption: saved.setdefault(name, (figure, caption))
+    )
     roughly_right(paths, tmp_path / "smoke", claims=CLAIMS_FILE)
     figure, caption = saved["roughly_right"]
     titles = [ax.get_title() for ax in figure.axes]
-    assert titles[1].startswith("eigenvectors 4x4 (weak snapshot, ") and titles[0].startswith("eigenvectors 4x4 (")
+    assert titles[1].startswith("eigenvectors 4x4 (weak snapshot, ") and titles[0].startswith(
+        "eigenvectors 4x4 ("
+    )
     assert caption.count("weak_accuracy") == 1 and "test accuracy at 5 %" in caption
     # The results folder is named after the smoke scale, whose E1 is 'eigvec': its panel gets the paper's values.
     assert any(line.get_label() == plots.PAPER_LABEL for line in figure.axes[0].get_lines())
     saved.clear()
     roughly_right(paths, tmp_path / "smoke")  # without the claims file: no paper values to mark
-    assert not any(line.get_label() == plots.PAPER_LABEL for line in saved["roughly_right"][0].axes[0].get_lines())
+    assert not any(
+        line.get_label() == plots.PAPER_LABEL for line in saved["roughly_right"][0].axes[0].get_lines()
+    )
 
 
 def _histogram_frame(seed: int = 0) -> pd.DataFrame:
@@ -640,40 +761,72 @@ def _histogram_frame(seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     cond_minus_one = 10 ** rng.uniform(-4, 0, 2000)
     cond_minus_one[:5] = 1e3  # beyond the 99.5th percentile: clipped into the last bin
-    return pd.DataFrame({"decoded": True, "error": np.where(cond_minus_one < 1e-2, 0.0, 1.0), "pred_vectors_cond": 1 + cond_minus_one})
+    return pd.DataFrame(
+        {
+            "decoded": True,
+            "error": np.where(cond_minus_one < 1e-2, 0.0, 1.0),
+            "pred_vectors_cond": 1 + cond_minus_one,
+        }
+    )
 
 
 def test_condition_histogram_counts_the_values_its_end_bins_take():
     from mathformer.analysis.failures import condition_histogram
 
     histogram = condition_histogram(_histogram_frame(), "eigenvectors", "eig")
-    failed, correct = (histogram[histogram["outcome"] == outcome].iloc[0] for outcome in ("failed", "correct"))
+    failed, correct = (
+        histogram[histogram["outcome"] == outcome].iloc[0] for outcome in ("failed", "correct")
+    )
     # The bins stop at the pooled 99.5th percentile: the 5 outliers (log 3) and ~5 of the largest others lie beyond.
     assert histogram["bin_right"].max() < 3 and 5 <= failed["clipped_high"] <= 11
     assert correct["clipped_high"] == 0 and failed["clipped_low"] == 0 and 5 <= correct["clipped_low"] <= 11
-    assert (histogram["offset"] == 1.0).all() and histogram["condition_of"].iloc[0] == "the predicted eigenvectors"
+    assert (histogram["offset"] == 1.0).all() and histogram["condition_of"].iloc[
+        0
+    ] == "the predicted eigenvectors"
 
 
 def test_condition_histograms_mark_the_papers_split_and_keep_ticks_apart():
     from mathformer.analysis.claims import paper_values
     from mathformer.analysis.failures import condition_histogram, condition_marks
 
-    histogram = pd.concat([condition_histogram(_histogram_frame(), "eigenvectors", "eigvec"), condition_histogram(_histogram_frame(1), "eigenvectors", "other")])
-    marks = condition_marks([value for value in paper_values(CLAIMS_FILE, "smoke") if value.table == "condition_numbers"])
+    histogram = pd.concat(
+        [
+            condition_histogram(_histogram_frame(), "eigenvectors", "eigvec"),
+            condition_histogram(_histogram_frame(1), "eigenvectors", "other"),
+        ]
+    )
+    marks = condition_marks(
+        [value for value in paper_values(CLAIMS_FILE, "smoke") if value.table == "condition_numbers"]
+    )
     assert sorted(marks["value"]) == [1.031, 1.042]  # the split at 5 %, not the means or extremes
     with plots.style():
-        figure = drawn(plots.condition_histograms_figure(histogram, {"eigvec": "eigenvectors 5x5 (92 %)"}, marks))
+        figure = drawn(
+            plots.condition_histograms_figure(histogram, {"eigvec": "eigenvectors 5x5 (92 %)"}, marks)
+        )
     ax = figure.axes[0]
-    paper_lines = {line.get_label(): line.get_xdata()[0] for line in ax.get_lines() if line.get_label().startswith("paper")}
-    assert paper_lines == {"paper: correct 98th pct 1.031": pytest.approx(np.log10(0.031)), "paper: failed 2nd pct 1.042": pytest.approx(np.log10(0.042))}
-    assert not any(line.get_label().startswith("paper") for line in data_axes(figure)[1].get_lines())  # no claim about that run
+    paper_lines = {
+        line.get_label(): line.get_xdata()[0]
+        for line in ax.get_lines()
+        if line.get_label().startswith("paper")
+    }
+    assert paper_lines == {
+        "paper: correct 98th pct 1.031": pytest.approx(np.log10(0.031)),
+        "paper: failed 2nd pct 1.042": pytest.approx(np.log10(0.042)),
+    }
+    assert not any(
+        line.get_label().startswith("paper") for line in data_axes(figure)[1].get_lines()
+    )  # no claim about that run
     first = histogram[histogram["run"] == "eigvec"]
     clipped = first.groupby("outcome")["clipped_high"].first().sum()
     note = f"last bin also holds {clipped} values with cond − 1 ≥ {10 ** first['bin_right'].max():.3g}"
     assert clipped >= 5 and note in legend_texts(figure)
     renderer = figure.canvas.get_renderer()
     for axes in data_axes(figure):
-        boxes = [label.get_window_extent(renderer) for label in axes.get_xticklabels() if label.get_text() and label.get_visible()]
+        boxes = [
+            label.get_window_extent(renderer)
+            for label in axes.get_xticklabels()
+            if label.get_text() and label.get_visible()
+        ]
         assert len(boxes) >= 2
         assert not any(overlaps(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
     # Neighbouring panels' axis labels do not run into each other either.
@@ -691,15 +844,25 @@ def test_roc_figure_shows_the_papers_predictor_with_its_auc():
     with plots.style():
         figure = drawn(plots.roc_figure(curves, {"eig": "eigenvectors 4x4 (80 %)"}, FEATURE_NAMES))
     texts = legend_texts(figure)
-    assert any(text.startswith("cond of the predicted eigenvectors (the paper's predictor)\nAUC 1.000 [") for text in texts)
+    assert any(
+        text.startswith("cond of the predicted eigenvectors (the paper's predictor)\nAUC 1.000 [")
+        for text in texts
+    )
     assert sum("AUC" in text for text in texts) == 2
     assert_legends_cover_no_axes(figure)
 
 
 def _seeded_summaries(tmp_path) -> dict:
-    values = {("laplace_s0", "laplace"): 0.9, ("laplace_s1", "laplace"): 0.8, ("laplace_s0", "uniform"): 0.7, ("laplace_s1", "uniform"): 0.5}
+    values = {
+        ("laplace_s0", "laplace"): 0.9,
+        ("laplace_s1", "laplace"): 0.8,
+        ("laplace_s0", "uniform"): 0.7,
+        ("laplace_s1", "uniform"): 0.5,
+    }
     values |= {("uniform", "laplace"): 0.3, ("uniform", "uniform"): 0.95}
-    return {pair: json.loads(path.read_text()) for pair, path in synthetic.ood_summaries(tmp_path, values).items()}
+    return {
+        pair: json.loads(path.read_text()) for pair, path in synthetic.ood_summaries(tmp_path, values).items()
+    }
 
 
 def test_ood_tables_fold_seeds_into_their_mean_and_spread(tmp_path):
@@ -708,19 +871,30 @@ def test_ood_tables_fold_seeds_into_their_mean_and_spread(tmp_path):
     summaries = _seeded_summaries(tmp_path)
     matrix = accuracy_matrix(summaries, 0.05).set_index("train_spectrum")
     assert list(matrix.index) == ["uniform", "laplace"]  # one row per spectrum, the paper's order
-    assert matrix.loc["laplace", "laplace"] == pytest.approx(85.0) and matrix.loc["laplace", "uniform"] == pytest.approx(60.0)
+    assert matrix.loc["laplace", "laplace"] == pytest.approx(85.0) and matrix.loc[
+        "laplace", "uniform"
+    ] == pytest.approx(60.0)
     table = accuracy_intervals(summaries, 0.05)
     seeded = table[(table["train_spectrum"] == "laplace") & (table["test_spectrum"] == "uniform")]
     assert list(seeded["seed"]) == [0, 1] and list(seeded["accuracy_pct"]) == pytest.approx([70.0, 50.0])
     assert (seeded["seeds"] == 2).all() and seeded["seed_mean_pct"].iloc[0] == pytest.approx(60.0)
     assert seeded["seed_sd_pct"].iloc[0] == pytest.approx(np.std([70.0, 50.0], ddof=1))
-    assert (seeded["seed_min_pct"].iloc[0], seeded["seed_max_pct"].iloc[0]) == (pytest.approx(50.0), pytest.approx(70.0))
+    assert (seeded["seed_min_pct"].iloc[0], seeded["seed_max_pct"].iloc[0]) == (
+        pytest.approx(50.0),
+        pytest.approx(70.0),
+    )
     # The pooled interval is that of 120 successes in 200 matrices.
     low, high = synthetic.wilson(120, 200)
-    assert (seeded["pooled_pct_low"].iloc[0], seeded["pooled_pct_high"].iloc[0]) == (pytest.approx(100 * low), pytest.approx(100 * high))
+    assert (seeded["pooled_pct_low"].iloc[0], seeded["pooled_pct_high"].iloc[0]) == (
+        pytest.approx(100 * low),
+        pytest.approx(100 * high),
+    )
     single = row(table, train_spectrum="uniform", test_spectrum="uniform")
     assert pd.isna(single["seed"]) and single["seeds"] == 1 and np.isnan(single["seed_sd_pct"])
-    assert (single["pooled_pct_low"], single["pooled_pct_high"]) == (single["accuracy_pct_low"], single["accuracy_pct_high"])
+    assert (single["pooled_pct_low"], single["pooled_pct_high"]) == (
+        single["accuracy_pct_low"],
+        single["accuracy_pct_high"],
+    )
 
 
 def test_ood_heatmap_writes_intervals_and_outlines_the_diagonal(tmp_path):
@@ -738,7 +912,9 @@ def test_ood_heatmap_writes_intervals_and_outlines_the_diagonal(tmp_path):
     texts = [text.get_text() for text in ax.texts]
     expected = row(table, train_spectrum="laplace", test_spectrum="uniform")
     assert f"60.0\n[{expected['pooled_pct_low']:.1f}, {expected['pooled_pct_high']:.1f}]" in texts
-    outlined = [(patch.get_x() + 0.5, patch.get_y() + 0.5) for patch in ax.patches if isinstance(patch, Rectangle)]
+    outlined = [
+        (patch.get_x() + 0.5, patch.get_y() + 0.5) for patch in ax.patches if isinstance(patch, Rectangle)
+    ]
     assert sorted(outlined) == [(0.0, 0.0), (1.0, 1.0)]  # rows and columns both uniform, laplace
     columns = [label.get_text() for label in ax.get_xticklabels()]
     rows_ = [label.get_text() for label in ax.get_yticklabels()]
@@ -758,7 +934,9 @@ def test_learning_curves_of_several_seeds_are_a_mean_with_a_band(tmp_path):
 
     logs = {
         "laplace_s0": pd.read_csv(synthetic.train_log(tmp_path / "a.csv", [0.2, 0.6, 0.9])),
-        "laplace_s1": pd.read_csv(synthetic.train_log(tmp_path / "b.csv", [0.4, 0.8])),  # stopped an epoch early
+        "laplace_s1": pd.read_csv(
+            synthetic.train_log(tmp_path / "b.csv", [0.4, 0.8])
+        ),  # stopped an epoch early
         "uniform": pd.read_csv(synthetic.train_log(tmp_path / "c.csv", [0.1, 0.3, 0.5])),
     }
     curves = learning_curves(logs)
@@ -766,15 +944,22 @@ def test_learning_curves_of_several_seeds_are_a_mean_with_a_band(tmp_path):
     bands = seed_bands(curves[(curves["tolerance_pct"] == 5.0) & (curves["evaluated_on"] == "valid")])
     laplace = bands[bands["train_spectrum"] == "laplace"]
     assert list(laplace["examples"]) == [1000, 2000]  # only where both seeds got to
-    assert list(laplace["accuracy_pct"]) == pytest.approx([30.0, 70.0]) and list(laplace["accuracy_pct_max"]) == pytest.approx([40.0, 80.0])
-    assert (laplace["seeds"] == 2).all() and (bands.loc[bands["train_spectrum"] == "uniform", "seeds"] == 1).all()
+    assert list(laplace["accuracy_pct"]) == pytest.approx([30.0, 70.0]) and list(
+        laplace["accuracy_pct_max"]
+    ) == pytest.approx([40.0, 80.0])
+    assert (laplace["seeds"] == 2).all() and (
+        bands.loc[bands["train_spectrum"] == "uniform", "seeds"] == 1
+    ).all()
     with plots.style():
         figure = plots.learning_curves_figure(bands, [("valid", "validation")], 5.0)
     ax = figure.axes[0]
     assert len([child for child in ax.collections if isinstance(child, PolyCollection)]) == 1  # laplace only
-    assert "laplace (mean of 2 seeds)" in legend_texts(figure) and "band: min to max over seeds" in legend_texts(figure)
+    assert "laplace (mean of 2 seeds)" in legend_texts(
+        figure
+    ) and "band: min to max over seeds" in legend_texts(figure)
     # Examples to an accuracy stay per seed: spectra in the paper's order, then seeds.
     valid = examples_to_accuracy(curves).query("evaluated_on == 'valid'")
-    assert [(spectrum, None if pd.isna(seed) else int(seed)) for spectrum, seed in zip(valid["train_spectrum"], valid["seed"])] == [
-        ("uniform", None), ("laplace", 0), ("laplace", 1)
-    ]
+    assert [
+        (spectrum, None if pd.isna(seed) else int(seed))
+        for spectrum, seed in zip(valid["train_spectrum"], valid["seed"])
+    ] == [("uniform", None), ("laplace", 0), ("laplace", 1)]

@@ -45,7 +45,20 @@ def _assert_one_line_error(status: int, lines: list[str], expected_status: int, 
 @pytest.fixture
 def valid(tmp_path, capsys):
     path = tmp_path / "valid.npz"
-    status, _ = _run(capsys, "generate", "--task", "eigenvalues", "--n", "2", "--size", "16", "--seed", "3", "-o", str(path))
+    status, _ = _run(
+        capsys,
+        "generate",
+        "--task",
+        "eigenvalues",
+        "--n",
+        "2",
+        "--size",
+        "16",
+        "--seed",
+        "3",
+        "-o",
+        str(path),
+    )
     assert status == 0
     return path
 
@@ -54,7 +67,20 @@ def test_generate_writes_the_asked_set_with_the_same_bytes_each_time(tmp_path, c
     dataset = load_dataset(valid)
     assert (dataset.problem.task, dataset.problem.n, len(dataset), dataset.seed) == ("eigenvalues", 2, 16, 3)
     again = tmp_path / "again.npz"
-    status, lines = _run(capsys, "generate", "--task", "eigenvalues", "--n", "2", "--size", "16", "--seed", "3", "-o", str(again))
+    status, lines = _run(
+        capsys,
+        "generate",
+        "--task",
+        "eigenvalues",
+        "--n",
+        "2",
+        "--size",
+        "16",
+        "--seed",
+        "3",
+        "-o",
+        str(again),
+    )
     assert status == 0 and any("wrote" in line for line in lines)
     assert again.read_bytes() == valid.read_bytes()
 
@@ -62,7 +88,18 @@ def test_generate_writes_the_asked_set_with_the_same_bytes_each_time(tmp_path, c
 def test_train_then_evaluate(tmp_path, capsys, valid):
     torch.set_num_threads(1)
     run_dir = tmp_path / "run"
-    status, lines = _run(capsys, "train", str(run_dir), "--valid", str(valid), "--test", f"same={valid}", "--device", "cpu", *TINY_FLAGS)
+    status, lines = _run(
+        capsys,
+        "train",
+        str(run_dir),
+        "--valid",
+        str(valid),
+        "--test",
+        f"same={valid}",
+        "--device",
+        "cpu",
+        *TINY_FLAGS,
+    )
     assert status == 0, lines
     assert (run_dir / "model.pt").exists() and "same_acc_5" in (run_dir / "train_log.csv").read_text()
     summary = tmp_path / "summary.json"
@@ -80,7 +117,9 @@ def test_train_then_evaluate(tmp_path, capsys, valid):
         "--log", f"semicircle={run_dir / 'train_log.csv'}", "--out", str(out),
     )  # fmt: skip
     assert status == 0, lines
-    assert (out / "tables" / "examples_to_accuracy.csv").exists() and (out / "figures" / "learning_curves.png").exists()
+    assert (out / "tables" / "examples_to_accuracy.csv").exists() and (
+        out / "figures" / "learning_curves.png"
+    ).exists()
 
 
 @pytest.mark.parametrize(
@@ -94,22 +133,33 @@ def test_train_then_evaluate(tmp_path, capsys, valid):
          "mathformer.report", "build_report", (("nb", "r", "c.yaml", "r/report"), {"scale": "quick"})),
     ],
 )  # fmt: skip
-def test_analysis_and_report_verbs_call_their_functions(capsys, monkeypatch, argv, module, function, expected):
+def test_analysis_and_report_verbs_call_their_functions(
+    capsys, monkeypatch, argv, module, function, expected
+):
     calls = []
-    monkeypatch.setattr(f"{module}.{function}", lambda *args, **kwargs: calls.append((args, kwargs)) or "done")
+    monkeypatch.setattr(
+        f"{module}.{function}", lambda *args, **kwargs: calls.append((args, kwargs)) or "done"
+    )
     status, lines = _run(capsys, *argv)
     assert status == 0, lines
-    (args, kwargs), = calls
-    assert tuple(str(arg) if not isinstance(arg, dict) else {k: str(v) for k, v in arg.items()} for arg in args) == expected[0]
+    ((args, kwargs),) = calls
+    assert (
+        tuple(str(arg) if not isinstance(arg, dict) else {k: str(v) for k, v in arg.items()} for arg in args)
+        == expected[0]
+    )
     assert kwargs == expected[1]
 
 
 def test_config_file_is_read_and_flags_override_it(tmp_path, capsys, valid, monkeypatch):
     seen = {}
-    monkeypatch.setattr(train_module, "train", lambda cfg, *args, **kwargs: seen.setdefault("cfg", cfg) and tmp_path)
+    monkeypatch.setattr(
+        train_module, "train", lambda cfg, *args, **kwargs: seen.setdefault("cfg", cfg) and tmp_path
+    )
     config = tmp_path / "run.yaml"
     config.write_text("task: inversion\nn: 3\nlr: 5e-4\n")
-    status, lines = _run(capsys, "train", str(tmp_path / "r"), "--valid", str(valid), "--config", str(config), "--n", "4")
+    status, lines = _run(
+        capsys, "train", str(tmp_path / "r"), "--valid", str(valid), "--config", str(config), "--n", "4"
+    )
     assert status == 0, lines
     assert (seen["cfg"].task, seen["cfg"].n, seen["cfg"].lr) == ("inversion", 4, 5e-4)
 
@@ -127,19 +177,63 @@ def test_interrupted_training_exits_with_its_own_status(tmp_path, capsys, valid,
 @pytest.mark.parametrize(
     ("argv", "status", "fragment"),
     [
-        (["generate", "--task", "determinant", "--size", "3", "--seed", "0", "-o", "x.npz"], 2, "invalid choice: 'determinant'"),
-        (["generate", "--task", "eigenvalues", "--n", "12", "--size", "3", "--seed", "0", "-o", "x.npz"], 1, "n must be an integer from 2 to 10"),
-        (["generate", "--task", "eigenvalues", "--size", "0", "--seed", "0", "-o", "x.npz"], 1, "size must be from 1 to 10,000,000, got 0"),
-        (["generate", "--task", "eigenvalues", "--size", "many", "--seed", "0", "-o", "x.npz"], 2, "invalid int value: 'many'"),
-        (["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--schedule", "linear"], 2, "invalid choice: 'linear'"),
-        (["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--lr", "-1"], 1, "lr must be above 0"),
+        (
+            ["generate", "--task", "determinant", "--size", "3", "--seed", "0", "-o", "x.npz"],
+            2,
+            "invalid choice: 'determinant'",
+        ),
+        (
+            ["generate", "--task", "eigenvalues", "--n", "12", "--size", "3", "--seed", "0", "-o", "x.npz"],
+            1,
+            "n must be an integer from 2 to 10",
+        ),
+        (
+            ["generate", "--task", "eigenvalues", "--size", "0", "--seed", "0", "-o", "x.npz"],
+            1,
+            "size must be from 1 to 10,000,000, got 0",
+        ),
+        (
+            ["generate", "--task", "eigenvalues", "--size", "many", "--seed", "0", "-o", "x.npz"],
+            2,
+            "invalid int value: 'many'",
+        ),
+        (
+            ["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--schedule", "linear"],
+            2,
+            "invalid choice: 'linear'",
+        ),
+        (
+            ["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--lr", "-1"],
+            1,
+            "lr must be above 0",
+        ),
         (["train", "RUN", "--valid", "VALID", "--n", "3"], 1, "missing config key 'task'"),
-        (["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--test", "nameless"], 1, "--test expects NAME=FILE, got 'nameless'"),
-        (["train", "RUN", "--valid", "nowhere.npz", "--task", "eigenvalues"], 1, "dataset file not found: nowhere.npz"),
-        (["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--n", "2", "--device", "tpu"], 1, "unknown device 'tpu'"),
-        (["evaluate", "--model", "none.pt", "--data", "VALID", "-o", "p.parquet", "--summary", "s.json"], 1, "none.pt"),
+        (
+            ["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--test", "nameless"],
+            1,
+            "--test expects NAME=FILE, got 'nameless'",
+        ),
+        (
+            ["train", "RUN", "--valid", "nowhere.npz", "--task", "eigenvalues"],
+            1,
+            "dataset file not found: nowhere.npz",
+        ),
+        (
+            ["train", "RUN", "--valid", "VALID", "--task", "eigenvalues", "--n", "2", "--device", "tpu"],
+            1,
+            "unknown device 'tpu'",
+        ),
+        (
+            ["evaluate", "--model", "none.pt", "--data", "VALID", "-o", "p.parquet", "--summary", "s.json"],
+            1,
+            "none.pt",
+        ),
         (["analyse", "roughly-right", "--run", "a.parquet", "--out", "out"], 1, "--run expects NAME=FILE"),
-        (["analyse", "ood", "--summary", "laplace=s.json", "--log", "laplace=l.csv", "--out", "o"], 1, "--summary expects TRAIN/TEST=FILE"),
+        (
+            ["analyse", "ood", "--summary", "laplace=s.json", "--log", "laplace=l.csv", "--out", "o"],
+            1,
+            "--summary expects TRAIN/TEST=FILE",
+        ),
         (["analyse", "fast"], 2, "invalid choice: 'fast'"),
         (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
     ],
@@ -173,11 +267,28 @@ def test_console_script_reports_without_a_traceback(tmp_path):
 def test_sigterm_saves_the_state_and_exits_with_the_requeue_status(tmp_path, valid):
     run_dir = tmp_path / "run"
     endless = [*TINY_FLAGS, "--max-examples", "100000000"]  # the last flag wins
-    command = [sys.executable, "-m", "mathformer.cli", "train", str(run_dir), "--valid", str(valid), "--device", "cpu", "--threads", "1", *endless]
+    command = [
+        sys.executable,
+        "-m",
+        "mathformer.cli",
+        "train",
+        str(run_dir),
+        "--valid",
+        str(valid),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        *endless,
+    ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not (run_dir / "train_log.csv").exists() and process.poll() is None and time.monotonic() < deadline:
+        while (
+            not (run_dir / "train_log.csv").exists()
+            and process.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)  # training is under way once the first epoch is logged
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
@@ -218,8 +329,20 @@ def _predictions_with_metadata(tmp_path, metadata: bytes):
 def _failing_notebook(tmp_path):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    cell = {"cell_type": "code", "id": "fails", "execution_count": None, "metadata": {}, "outputs": [], "source": ["raise ValueError('boom')"]}
-    document = {"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    cell = {
+        "cell_type": "code",
+        "id": "fails",
+        "execution_count": None,
+        "metadata": {},
+        "outputs": [],
+        "source": ["raise ValueError('boom')"],
+    }
+    document = {
+        "cells": [cell],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (notebooks / "fails.ipynb").write_text(json.dumps(document))
     (tmp_path / "results").mkdir()
     return notebooks
@@ -245,13 +368,40 @@ def test_crafted_input_ends_in_one_line(tmp_path, capsys, monkeypatch, valid, ca
     if case == "npz-version-not-scalar":
         argv = ["train", "r", "--valid", str(_bad_npz(tmp_path)), "--task", "eigenvalues"]
     elif case == "model-without-run-config":
-        argv = ["evaluate", "--model", str(_model_without_run_config(tmp_path, valid, capsys)), "--data", str(valid), "-o", "p.parquet", "--summary", "s.json"]
+        argv = [
+            "evaluate",
+            "--model",
+            str(_model_without_run_config(tmp_path, valid, capsys)),
+            "--data",
+            str(valid),
+            "-o",
+            "p.parquet",
+            "--summary",
+            "s.json",
+        ]
     elif case.startswith("metadata"):
         metadata = b"[1, 2]" if case == "metadata-not-a-dict" else b'{"task": "inversion"}'
-        argv = ["analyse", "predictability", "--run", f"a={_predictions_with_metadata(tmp_path, metadata)}", "--out", "o"]
+        argv = [
+            "analyse",
+            "predictability",
+            "--run",
+            f"a={_predictions_with_metadata(tmp_path, metadata)}",
+            "--out",
+            "o",
+        ]
     elif case == "failing-notebook":
         claims = cli.Path(__file__).resolve().parents[1] / "config" / "claims.yaml"
-        argv = ["report", "--notebook-dir", str(_failing_notebook(tmp_path)), "--results", "results", "--claims", str(claims), "--out", "report"]
+        argv = [
+            "report",
+            "--notebook-dir",
+            str(_failing_notebook(tmp_path)),
+            "--results",
+            "results",
+            "--claims",
+            str(claims),
+            "--out",
+            "report",
+        ]
     elif case == "huge-dataset":
         argv = ["generate", "--task", "eigenvalues", "--size", "100000000000", "--seed", "0", "-o", "x.npz"]
     elif case == "huge-seed":
@@ -259,7 +409,17 @@ def test_crafted_input_ends_in_one_line(tmp_path, capsys, monkeypatch, valid, ca
     elif case == "huge-run-seed":
         argv = ["train", "r", "--valid", str(valid), *TINY_FLAGS, "--seed", str(2**64)]
     elif case == "colliding-outputs":
-        argv = ["evaluate", "--model", "m.pt", "--data", str(valid), "-o", "same.json", "--summary", "same.json"]
+        argv = [
+            "evaluate",
+            "--model",
+            "m.pt",
+            "--data",
+            str(valid),
+            "-o",
+            "same.json",
+            "--summary",
+            "same.json",
+        ]
     else:
         argv = ["analyse", "training", "--model", f"../../x={tmp_path}", "--out", "o"]
     _assert_one_line_error(*_run(capsys, *argv), 1, fragment)

@@ -17,7 +17,14 @@ def test_defaults_are_the_papers():
     cfg = RunConfig(task="eigenvectors")
     assert (cfg.n, cfg.spectrum, cfg.law, cfg.coeff_range) == (5, "semicircle", "uniform", 10.0)
     assert (cfg.input_encoding, cfg.output_encoding) == ("FP15", "P1000")
-    assert (cfg.enc_layers, cfg.dec_layers, cfg.enc_dim, cfg.dec_dim, cfg.enc_heads, cfg.dec_heads) == (6, 1, 512, 512, 8, 8)
+    assert (cfg.enc_layers, cfg.dec_layers, cfg.enc_dim, cfg.dec_dim, cfg.enc_heads, cfg.dec_heads) == (
+        6,
+        1,
+        512,
+        512,
+        8,
+        8,
+    )
     assert (cfg.batch_size, cfg.lr, cfg.warmup, cfg.schedule, cfg.clip) == (64, 1e-4, 10000, "cosine", 5.0)
     assert cfg.epoch_size == 300000
     assert (cfg.target_accuracy, cfg.patience, cfg.weak_accuracy) == (None, None, None)
@@ -25,7 +32,10 @@ def test_defaults_are_the_papers():
 
 
 def test_unknown_key_is_named_with_the_allowed_ones():
-    with pytest.raises(ValueError, match=r"unknown config key 'layers'; allowed keys: task, n, n_min, repeat_pool, repeat_share, spectrum"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown config key 'layers'; allowed keys: task, n, n_min, repeat_pool, repeat_share, spectrum",
+    ):
         RunConfig.from_dict({"task": "eigenvalues", "layers": 3})
 
 
@@ -66,7 +76,14 @@ def test_bad_values_name_the_key_and_what_is_allowed(key, value, message):
 
 def test_plain_values_from_yaml_are_converted():
     cfg = RunConfig.from_dict(
-        {"task": "inversion", "lr": "5e-4", "epoch_size": "3e5", "max_examples": 6e6, "patience": "none", "compile": "true"}
+        {
+            "task": "inversion",
+            "lr": "5e-4",
+            "epoch_size": "3e5",
+            "max_examples": 6e6,
+            "patience": "none",
+            "compile": "true",
+        }
     )
     assert cfg.lr == 5e-4 and isinstance(cfg.epoch_size, int) and cfg.epoch_size == 300000
     assert cfg.max_examples == 6_000_000 and cfg.patience is None and cfg.compile is True
@@ -80,7 +97,14 @@ def test_plain_values_from_yaml_are_converted():
 )
 def test_to_dict_from_dict_round_trip(n, lr, heads, target):
     cfg = RunConfig(
-        task="eigenvalues", n=n, lr=lr, lr_min=0.0, enc_heads=heads, dec_dim=64, dec_heads=heads, target_accuracy=target
+        task="eigenvalues",
+        n=n,
+        lr=lr,
+        lr_min=0.0,
+        enc_heads=heads,
+        dec_dim=64,
+        dec_heads=heads,
+        target_accuracy=target,
     )
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
 
@@ -115,7 +139,9 @@ def test_every_field_has_a_flag_and_only_given_flags_are_returned():
         assert "--" + spec.name.replace("_", "-") in flags
     assert run_options_given(parser.parse_args([])) == {}
     given = run_options_given(
-        parser.parse_args(["--enc-layers", "2", "--compile", "--target-accuracy", "0.9", "--patience", "none"])
+        parser.parse_args(
+            ["--enc-layers", "2", "--compile", "--target-accuracy", "0.9", "--patience", "none"]
+        )
     )
     assert given == {"enc_layers": 2, "compile": True, "target_accuracy": 0.9, "patience": None}
 

@@ -52,7 +52,9 @@ def test_cached_decoding_on_cuda_equals_uncached():
     src = torch.from_numpy(vocab.encode_source(inputs)).cuda()
     length = vocab.target_length((3,))
     with torch.inference_mode():
-        assert torch.equal(model.generate(src, max_len=length), model.generate(src, max_len=length, use_cache=False))
+        assert torch.equal(
+            model.generate(src, max_len=length), model.generate(src, max_len=length, use_cache=False)
+        )
 
 
 def test_decoding_in_bf16_agrees_with_fp32_on_most_rows():

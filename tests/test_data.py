@@ -28,7 +28,11 @@ VOCAB = Vocabulary("FP15", "P1000")
 
 @pytest.mark.parametrize(
     "problem",
-    [EIGENVALUES, Problem("eigenvectors", n=2, spectrum="laplace"), Problem("inversion", n=3, law="gaussian")],
+    [
+        EIGENVALUES,
+        Problem("eigenvectors", n=2, spectrum="laplace"),
+        Problem("inversion", n=3, law="gaussian"),
+    ],
 )
 def test_round_trip_keeps_problem_arrays_and_seed(tmp_path, problem):
     dataset = generate_dataset(problem, 20, seed=7)

@@ -49,7 +49,10 @@ def test_a_gpu_held_by_another_process_is_skipped_and_freed_when_it_dies(tmp_pat
 
 def test_every_gpu_taken_gives_none(tmp_path):
     with contextlib.ExitStack() as stack:
-        assert [claim_free_gpu(stack, GPUS[:1], tmp_path), claim_free_gpu(stack, GPUS[:1], tmp_path)] == [0, None]
+        assert [claim_free_gpu(stack, GPUS[:1], tmp_path), claim_free_gpu(stack, GPUS[:1], tmp_path)] == [
+            0,
+            None,
+        ]
 
 
 def test_a_cpu_job_claims_nothing(tmp_path, monkeypatch):

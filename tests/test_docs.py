@@ -26,5 +26,7 @@ def test_runnable_blocks_run_as_written(document, tmp_path):
     assert blocks, f"{document} marks no runnable block"
     for block in blocks:
         script = "set -e\n" + block.replace("\\\n", " ")
-        result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=tool_env(), capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            ["bash", "-c", script], cwd=tmp_path, env=tool_env(), capture_output=True, text=True, timeout=600
+        )
         assert result.returncode == 0, f"{document} block failed:\n{block}\n{result.stderr[-3000:]}"

@@ -32,8 +32,14 @@ def dvc(*args: str | Path) -> list[str | Path]:
 
 def smoke_snakemake(repo: Path, *args: str) -> list[str | Path]:
     """What the smoke stages run: the repo's Snakefile in tests/smoke with the CPU profile."""
-    return snakemake("--directory", "tests/smoke", "--workflow-profile", "profiles/cpu", *args,
-                     snakefile=repo / "Snakefile")
+    return snakemake(
+        "--directory",
+        "tests/smoke",
+        "--workflow-profile",
+        "profiles/cpu",
+        *args,
+        snakefile=repo / "Snakefile",
+    )
 
 
 SMOKE_ITEM = {
@@ -78,8 +84,11 @@ def test_dvc_plans_the_quick_data_stage():
 
 
 def file_digests(folder: Path) -> dict[str, str]:
-    return {str(path.relative_to(folder)): hashlib.md5(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(folder)): hashlib.md5(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def versioned_digests(results: Path) -> dict[str, str]:
@@ -87,7 +96,9 @@ def versioned_digests(results: Path) -> dict[str, str]:
     return {
         name: digest
         for name, digest in file_digests(results).items()
-        if name.split("/")[0] in ("data", "models", "eval") and ".train.lock" not in name and "/ckpt/" not in name
+        if name.split("/")[0] in ("data", "models", "eval")
+        and ".train.lock" not in name
+        and "/ckpt/" not in name
     }
 
 

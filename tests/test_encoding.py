@@ -185,8 +185,17 @@ def test_positional_range_limits(name):
 def test_decoding_reads_loose_mantissas_and_rejects_wrong_kinds():
     p1000 = get_encoding("P1000")
     plus, five, e2 = (p1000.tokens.index(t) for t in ("+", "5", "E2"))
-    values, valid = p1000.decode(np.array([[plus, five, e2], [five, five, e2], [plus, five, plus],
-                                           [plus, len(p1000.tokens), e2], [-1, five, e2]]))
+    values, valid = p1000.decode(
+        np.array(
+            [
+                [plus, five, e2],
+                [five, five, e2],
+                [plus, five, plus],
+                [plus, len(p1000.tokens), e2],
+                [-1, five, e2],
+            ]
+        )
+    )
     assert valid.tolist() == [True, False, False, False, False]
     assert values[0] == 500.0 and np.isnan(values[1:]).all()
 
@@ -242,7 +251,13 @@ def test_target_decoding_ignores_padding_and_accepts_a_missing_bos():
     vocab = Vocabulary("FP15", "P1000")
     arrays = np.random.default_rng(1).uniform(-10, 10, (3, 5))
     tgt = vocab.encode_target(arrays)
-    padded = np.concatenate([tgt, np.full((3, 4), PAD), ], axis=1)
+    padded = np.concatenate(
+        [
+            tgt,
+            np.full((3, 4), PAD),
+        ],
+        axis=1,
+    )
     padded[1, -1] = 500  # junk after <eos> from batched generation
     without_bos = tgt[:, 1:]
     reference, _ = vocab.decode_target(tgt, (5,))

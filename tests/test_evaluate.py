@@ -13,12 +13,10 @@ import torch
 from mathformer.config import RunConfig
 from mathformer.data import generate_dataset, save_dataset
 from mathformer.encoding import BOS, EOS, Vocabulary
-
 from mathformer.evaluate import evaluate
-from mathformer.summaries import summarise
-from mathformer.model_files import load_model, model_file_contents
 from mathformer.metrics import TOLERANCES, accuracy, prediction_properties, problem_features
 from mathformer.model import Seq2Seq
+from mathformer.model_files import load_model, model_file_contents
 from mathformer.predictions import (
     BASE_COLUMNS,
     CONFIDENCE_COLUMNS,
@@ -28,6 +26,7 @@ from mathformer.predictions import (
     write_predictions,
 )
 from mathformer.problems import TASKS, Problem
+from mathformer.summaries import summarise
 
 TOLERANCE_KEYS = [str(t) for t in TOLERANCES]
 
@@ -41,7 +40,9 @@ def sample(task: str, count: int = 32, n: int = 4, seed: int = 0) -> tuple[Probl
 @pytest.mark.parametrize("task", TASKS)
 def test_oracle_predictions_score_everything_right(task):
     problem, inputs, targets = sample(task)
-    table = predictions_table(task, inputs, targets, targets.copy(), np.ones(len(inputs), dtype=bool), read_inputs=inputs)
+    table = predictions_table(
+        task, inputs, targets, targets.copy(), np.ones(len(inputs), dtype=bool), read_inputs=inputs
+    )
     summary = summarise(table)
     assert summary["count"] == summary["decoded"] == len(inputs)
     assert summary["accuracy"] == {key: 1.0 for key in TOLERANCE_KEYS}
@@ -51,7 +52,9 @@ def test_oracle_predictions_score_everything_right(task):
 def test_undecoded_predictions_score_nothing(task):
     problem, inputs, targets = sample(task)
     # Even perfect values count for nothing when the tokens did not decode.
-    table = predictions_table(task, inputs, targets, targets.copy(), np.zeros(len(inputs), dtype=bool), read_inputs=inputs)
+    table = predictions_table(
+        task, inputs, targets, targets.copy(), np.zeros(len(inputs), dtype=bool), read_inputs=inputs
+    )
     frame = table.to_pandas()
     summary = summarise(frame)
     assert summary["decoded"] == 0
@@ -63,7 +66,11 @@ def test_undecoded_predictions_score_nothing(task):
 def test_random_predictions_score_nothing(task):
     problem, inputs, targets = sample(task)
     garbage = np.random.default_rng(1).normal(scale=50.0, size=targets.shape)
-    summary = summarise(predictions_table(task, inputs, targets, garbage, np.ones(len(inputs), dtype=bool), read_inputs=inputs))
+    summary = summarise(
+        predictions_table(
+            task, inputs, targets, garbage, np.ones(len(inputs), dtype=bool), read_inputs=inputs
+        )
+    )
     assert summary["decoded"] == len(inputs)
     assert summary["accuracy"] == {key: 0.0 for key in TOLERANCE_KEYS}
 
@@ -74,14 +81,18 @@ def test_summary_counts_a_mixed_table():
     predictions[:3] *= 1.03  # 3 % off: right at 5 %, wrong at 2 % and below
     decoded = np.ones(10, dtype=bool)
     decoded[-2:] = False
-    summary = summarise(predictions_table("eigenvalues", inputs, targets, predictions, decoded, read_inputs=inputs))
+    summary = summarise(
+        predictions_table("eigenvalues", inputs, targets, predictions, decoded, read_inputs=inputs)
+    )
     assert summary["count"] == 10 and summary["decoded"] == 8
     assert summary["accuracy"] == pytest.approx({"0.05": 0.8, "0.02": 0.5, "0.01": 0.5, "0.005": 0.5})
 
 
 def test_summarise_rejects_an_empty_table():
     problem, inputs, targets = sample("eigenvalues", count=1)
-    frame = predictions_table("eigenvalues", inputs, targets, targets, np.ones(1, dtype=bool), read_inputs=inputs).to_pandas()
+    frame = predictions_table(
+        "eigenvalues", inputs, targets, targets, np.ones(1, dtype=bool), read_inputs=inputs
+    ).to_pandas()
     with pytest.raises(ValueError, match="empty"):
         summarise(frame.iloc[:0])
 
@@ -92,11 +103,18 @@ def test_table_round_trips_with_contract_columns_and_metadata(task, tmp_path):
     decoded = np.array([True, True, False, True, False, True])
     predictions = np.where(decoded.reshape(-1, *[1] * (targets.ndim - 1)), targets * 1.001, np.nan)
     metadata = {"task": task, "n": problem.n, "target_shape": list(problem.target_shape)}
-    write_predictions(predictions_table(task, inputs, targets, predictions, decoded, read_inputs=inputs), metadata, tmp_path / "p.parquet")
+    write_predictions(
+        predictions_table(task, inputs, targets, predictions, decoded, read_inputs=inputs),
+        metadata,
+        tmp_path / "p.parquet",
+    )
 
     frame, read_metadata = read_predictions(tmp_path / "p.parquet")
     assert read_metadata == metadata
-    extra = {*problem_features(task, inputs), *prediction_properties(task, inputs, predictions, decoded, targets)}
+    extra = {
+        *problem_features(task, inputs),
+        *prediction_properties(task, inputs, predictions, decoded, targets),
+    }
     assert list(frame.columns[: len(BASE_COLUMNS)]) == list(BASE_COLUMNS)
     assert set(frame.columns) == set(BASE_COLUMNS) | extra
     assert frame["index"].tolist() == list(range(6))
@@ -155,7 +173,9 @@ def run(tmp_path_factory) -> dict[str, Path]:
             break
     paths = {
         "model": save_model(model.eval(), cfg, vocab, root / "tiny_run" / "model.pt"),
-        "untrained": save_model(Seq2Seq(cfg.model_config(vocab)).eval(), cfg, vocab, root / "untrained" / "model.pt"),
+        "untrained": save_model(
+            Seq2Seq(cfg.model_config(vocab)).eval(), cfg, vocab, root / "untrained" / "model.pt"
+        ),
         "seen": root / "seen.npz",
         "fresh": root / "fresh.npz",
         "out": root / "out",
@@ -165,9 +185,13 @@ def run(tmp_path_factory) -> dict[str, Path]:
     return paths
 
 
-def run_evaluate(run: dict[str, Path], model: str, data: str, name: str, **options) -> tuple[dict, Path, Path]:
+def run_evaluate(
+    run: dict[str, Path], model: str, data: str, name: str, **options
+) -> tuple[dict, Path, Path]:
     parquet, summary = run["out"] / f"{name}.parquet", run["out"] / f"{name}.json"
-    result = evaluate(run[model], run[data], parquet, summary, batch_size=5, device="cpu", threads=1, **options)
+    result = evaluate(
+        run[model], run[data], parquet, summary, batch_size=5, device="cpu", threads=1, **options
+    )
     return result, parquet, summary
 
 
@@ -189,7 +213,11 @@ def test_evaluate_writes_the_contract_table_and_a_consistent_summary(run):
     assert (np.exp(-frame["surprisal"]) <= frame["min_token_prob"] + 1e-6).all()
     assert metadata["task"] == "eigenvalues" and metadata["n"] == 2
     assert metadata["spectrum"] == "semicircle" and metadata["train_spectrum"] == "semicircle"
-    assert metadata["run"] == "tiny_run" and metadata["model_file"] == "model.pt" and metadata["test_set"] == "seen"
+    assert (
+        metadata["run"] == "tiny_run"
+        and metadata["model_file"] == "model.pt"
+        and metadata["test_set"] == "seen"
+    )
     assert metadata["target_shape"] == [2] and metadata["beam_size"] == 1
     assert metadata["tolerances"] == list(TOLERANCES) and "torch" in metadata["versions"]
 
@@ -241,7 +269,9 @@ def test_beam_differs_marks_the_rows_where_beam_search_changed_the_greedy_answer
     ])  # fmt: skip
     # Different values imply different tokens; equal values here mean equal tokens.
     assert (beam["beam_differs"].to_numpy() == (~same).astype(float)).all()
-    assert 0 < beam["beam_differs"].sum() < 24, "fresh inputs should make greedy and beam part ways on some rows"
+    assert 0 < beam["beam_differs"].sum() < 24, (
+        "fresh inputs should make greedy and beam part ways on some rows"
+    )
 
 
 def test_undecodable_predictions_are_failures_not_errors(run):
@@ -303,7 +333,11 @@ def oracle_answers(task: str, read: np.ndarray) -> np.ndarray:
         # (measured on another sample: at 0.5 % two samples of 20,000 differ by ~1 point).
         ("inversion", 20000, {0.05: (92.5, 1.0), 0.02: (85.9, 1.0), 0.01: (65.2, 1.0), 0.005: (25.1, 2.5)}),
         ("eigenvalues", 2000, {tolerance: (100.0, 0.0) for tolerance in TOLERANCES}),
-        ("eigenvectors", 2000, {0.05: (100.0, 0.0), 0.02: (100.0, 0.0), 0.01: (100.0, 0.0), 0.005: (100.0, 0.2)}),
+        (
+            "eigenvectors",
+            2000,
+            {0.05: (100.0, 0.0), 0.02: (100.0, 0.0), 0.01: (100.0, 0.0), 0.005: (100.0, 0.2)},
+        ),
     ],
 )
 def test_an_oracle_of_the_rounded_problem_scores_as_the_papers_ideal_model(task, count, expected):
@@ -312,7 +346,9 @@ def test_an_oracle_of_the_rounded_problem_scores_as_the_papers_ideal_model(task,
     vocab = Vocabulary("FP15", "P1000")
     read = vocab.read_source(inputs)
     assert 0 < np.abs(read - inputs).max() <= 0.05  # 3 significant digits of coefficients up to 10
-    written, decoded = vocab.decode_target(vocab.encode_target(oracle_answers(task, read)), problem.target_shape)
+    written, decoded = vocab.decode_target(
+        vocab.encode_target(oracle_answers(task, read)), problem.target_shape
+    )
     frame = predictions_table(task, inputs, targets, written, decoded, read_inputs=read).to_pandas()
     scored = summarise(frame)["accuracy"]
     for tolerance, (paper_pct, slack) in expected.items():

@@ -30,8 +30,16 @@ WIDTHS = [(32, 4, 32, 4), (48, 3, 32, 4), (24, 6, 40, 2)]
 
 def tiny_config(**overrides: int | float | str) -> ModelConfig:
     settings: dict = dict(
-        src_vocab=SRC_VOCAB, tgt_vocab=TGT_VOCAB, enc_layers=2, dec_layers=2, enc_dim=32, dec_dim=32,
-        enc_heads=4, dec_heads=4, max_src_len=16, max_tgt_len=24,
+        src_vocab=SRC_VOCAB,
+        tgt_vocab=TGT_VOCAB,
+        enc_layers=2,
+        dec_layers=2,
+        enc_dim=32,
+        dec_dim=32,
+        enc_heads=4,
+        dec_heads=4,
+        max_src_len=16,
+        max_tgt_len=24,
     )
     settings.update(overrides)
     return ModelConfig(**settings)
@@ -83,10 +91,12 @@ def test_shapes_and_output_format() -> None:
     assert (out[:, 0] == BOS).all()
     for row in out.tolist():
         end = row.index(EOS) if EOS in row else len(row)
-        assert all(token == PAD for token in row[end + 1:]), "only PAD after EOS"
+        assert all(token == PAD for token in row[end + 1 :]), "only PAD after EOS"
         assert all(token not in (PAD, BOS) for token in row[1:end]), "PAD and BOS are never generated"
     ended = (out == EOS).any(dim=1)
-    assert ended.any() and not ended.all(), "this random model ends some rows early and runs others to max_len"
+    assert ended.any() and not ended.all(), (
+        "this random model ends some rows early and runs others to max_len"
+    )
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -94,12 +104,14 @@ def test_overfits_fixed_examples_then_greedy_reproduces_them(norm: str) -> None:
     torch.manual_seed(0)
     model = Seq2Seq(tiny_config(enc_layers=1, dec_layers=1, norm=norm))
     src = random_sources(1, batch=4, length=6)
-    tgt = torch.tensor([
-        [BOS, 5, 7, 9, 11, EOS, PAD],
-        [BOS, 4, 4, 4, EOS, PAD, PAD],
-        [BOS, 12, 3, 8, 6, 10, EOS],
-        [BOS, 9, EOS, PAD, PAD, PAD, PAD],
-    ])
+    tgt = torch.tensor(
+        [
+            [BOS, 5, 7, 9, 11, EOS, PAD],
+            [BOS, 4, 4, 4, EOS, PAD, PAD],
+            [BOS, 12, 3, 8, 6, 10, EOS],
+            [BOS, 9, EOS, PAD, PAD, PAD, PAD],
+        ]
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(200):
         loss = model.loss(src, tgt)
@@ -158,7 +170,7 @@ def test_beam_search_equals_plain_reference(seed: int) -> None:
     with torch.no_grad():
         for row in range(len(src)):
             length = int((src[row] != PAD).sum())
-            expected = reference_beam_search(model, src[row:row + 1, :length], 3, 12)
+            expected = reference_beam_search(model, src[row : row + 1, :length], 3, 12)
             assert found[row].tolist() == expected + [PAD] * (found.shape[1] - len(expected))
 
 
@@ -186,12 +198,14 @@ def test_beam_as_wide_as_the_search_space_finds_the_most_likely_output(seed: int
     greedy = model.generate(src, max_len=5)
     with torch.no_grad():
         for row in range(len(src)):
-            scores = model.log_prob(src[row:row + 1].expand(len(candidates), -1), candidates)
+            scores = model.log_prob(src[row : row + 1].expand(len(candidates), -1), candidates)
             best = candidates[scores.argmax()]
             assert found[row].tolist() == best[: found.shape[1]].tolist()
-            assert (best[found.shape[1]:] == PAD).all()
-            one = src[row:row + 1]
-            assert model.log_prob(one, found[row:row + 1]) >= model.log_prob(one, greedy[row:row + 1]) - 1e-5
+            assert (best[found.shape[1] :] == PAD).all()
+            one = src[row : row + 1]
+            assert (
+                model.log_prob(one, found[row : row + 1]) >= model.log_prob(one, greedy[row : row + 1]) - 1e-5
+            )
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -205,12 +219,12 @@ def test_source_padding_changes_no_row(norm: str) -> None:
         batched_logits = model(src, tgt_in)
         batched_tokens = model.generate(src, max_len=20)
         for row, length in enumerate(lengths):
-            alone = src[row:row + 1, :length]
-            alone_logits = model(alone, tgt_in[row:row + 1])
-            torch.testing.assert_close(batched_logits[row:row + 1], alone_logits, atol=1e-4, rtol=1e-4)
+            alone = src[row : row + 1, :length]
+            alone_logits = model(alone, tgt_in[row : row + 1])
+            torch.testing.assert_close(batched_logits[row : row + 1], alone_logits, atol=1e-4, rtol=1e-4)
             tokens = model.generate(alone, max_len=20)
             assert torch.equal(batched_tokens[row, : tokens.shape[1]], tokens[0])
-            assert (batched_tokens[row, tokens.shape[1]:] == PAD).all()
+            assert (batched_tokens[row, tokens.shape[1] :] == PAD).all()
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -251,7 +265,8 @@ def test_flops_per_example_counts_every_matmul() -> None:
     per_source_token = sum(m.weight.numel() for m in model.encoder.modules() if isinstance(m, nn.Linear))
     per_source_token += sum(layer.cross_attention.key_value.weight.numel() for layer in model.decoder.layers)
     per_position = sum(
-        m.weight.numel() for name, m in model.decoder.named_modules()
+        m.weight.numel()
+        for name, m in model.decoder.named_modules()
         if isinstance(m, nn.Linear) and not name.endswith("key_value")
     )
     attention = (
@@ -267,7 +282,13 @@ def test_flops_per_example_grows_with_size() -> None:
     assert base > 0
     assert Seq2Seq(tiny_config()).flops_per_example(12, 7) > base
     assert Seq2Seq(tiny_config()).flops_per_example(9, 10) > base
-    for bigger in (dict(enc_layers=3), dict(dec_layers=3), dict(enc_dim=64), dict(dec_dim=64), dict(tgt_vocab=100)):
+    for bigger in (
+        dict(enc_layers=3),
+        dict(dec_layers=3),
+        dict(enc_dim=64),
+        dict(dec_dim=64),
+        dict(tgt_vocab=100),
+    ):
         assert Seq2Seq(tiny_config(**bigger)).flops_per_example(9, 7) > base, bigger
 
 
@@ -276,12 +297,21 @@ def test_decoder_embeddings_are_tied() -> None:
     decoder = model.decoder
     assert decoder.head.weight is decoder.tokens.weight
     assert decoder.head.weight.data_ptr() == decoder.tokens.weight.data_ptr()
-    assert model.num_parameters() == sum(p.numel() for p in model.state_dict().values()) - decoder.head.weight.numel()
+    assert (
+        model.num_parameters()
+        == sum(p.numel() for p in model.state_dict().values()) - decoder.head.weight.numel()
+    )
 
 
 @pytest.mark.parametrize(
     "overrides",
-    [dict(enc_dim=30, enc_heads=4), dict(dec_heads=0), dict(dropout=1.0), dict(tgt_vocab=EOS), dict(max_tgt_len=1)],
+    [
+        dict(enc_dim=30, enc_heads=4),
+        dict(dec_heads=0),
+        dict(dropout=1.0),
+        dict(tgt_vocab=EOS),
+        dict(max_tgt_len=1),
+    ],
 )
 def test_config_rejects_bad_values(overrides: dict) -> None:
     with pytest.raises(ValueError):

@@ -38,7 +38,10 @@ def is_symmetric(matrices: np.ndarray) -> bool:
 def test_defaults_and_sigma_follow_the_paper() -> None:
     problem = Problem("eigenvectors")
     assert (problem.n, problem.spectrum, problem.law, problem.coeff_range) == (
-        5, "semicircle", "uniform", 10.0,
+        5,
+        "semicircle",
+        "uniform",
+        10.0,
     )
     assert problem.sigma == pytest.approx(12.91, abs=0.01)
     assert Problem("eigenvalues", n=7, coeff_range=3.0).sigma == pytest.approx(
@@ -129,9 +132,7 @@ def test_same_generator_state_gives_same_bytes(task: str, spectrum: str) -> None
 
 @pytest.mark.parametrize("spectrum", SPECTRA)
 def test_eigenvalues_are_sorted_and_correct(spectrum: str) -> None:
-    inputs, targets = Problem("eigenvalues", n=6, spectrum=spectrum).sample(
-        200, np.random.default_rng(1)
-    )
+    inputs, targets = Problem("eigenvalues", n=6, spectrum=spectrum).sample(200, np.random.default_rng(1))
     assert is_symmetric(inputs)
     assert (np.diff(targets, axis=1) >= 0).all()
     np.testing.assert_allclose(targets, np.linalg.eigvalsh(inputs), rtol=0, atol=1e-9)
@@ -180,9 +181,7 @@ def test_inversion_inverts_general_matrices(law: str) -> None:
 
 @pytest.mark.parametrize("spectrum", SPECTRA)
 def test_syminverse_inverts_symmetric_matrices_of_the_spectrum(spectrum: str) -> None:
-    inputs, targets = Problem("syminverse", n=5, spectrum=spectrum).sample(
-        300, np.random.default_rng(5)
-    )
+    inputs, targets = Problem("syminverse", n=5, spectrum=spectrum).sample(300, np.random.default_rng(5))
     assert is_symmetric(inputs)
     assert (residual(inputs, targets) <= 1e-6).all()
     assert (residual(targets, inputs) <= 1e-6).all()

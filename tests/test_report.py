@@ -115,7 +115,13 @@ def test_an_interval_prints_under_its_value_not_in_two_columns():
 
 
 def _roughly_right_like() -> pd.DataFrame:
-    rows = {"run": ["e", "e"], "n": [4, 4], "tolerance_pct": [1.0, 5.0], "count": [300, 300], "failures": [65, 20]}
+    rows = {
+        "run": ["e", "e"],
+        "n": [4, 4],
+        "tolerance_pct": [1.0, 5.0],
+        "count": [300, 300],
+        "failures": [65, 20],
+    }
     for part in ("eigenvalues", "norms", "orthogonal", "orthogonal_all_pairs", "eigenvalues_norms"):
         for population in ("all", "failed"):
             rows |= {f"{population}_{part}_pct": [50.0, 60.0], f"{population}_{part}_pct_low": [40.0, 50.0]}
@@ -130,7 +136,9 @@ def test_wide_tables_are_cut_into_parts_that_keep_every_column():
     assert [title for title, _ in parts] == ["All test matrices", "The decoded failures", "Other columns"]
     shown = {column for _, part in parts for column in part.columns}
     assert shown == set(frame.columns)  # nothing vanishes, the unplanned column included
-    assert all(column.startswith(("run", "n", "tol", "count", "acc", "all_")) for column in parts[0][1].columns)
+    assert all(
+        column.startswith(("run", "n", "tol", "count", "acc", "all_")) for column in parts[0][1].columns
+    )
     # A part of per-run settings keeps one row per run.
     predictors = pd.DataFrame({"run": "e", "tolerance_pct": 5.0, "task": "eig", "auc": [0.5, 0.6, 0.7]})
     split, scored = table_parts(predictors, "failure_predictors")
@@ -153,7 +161,9 @@ def _verdicts(**changes) -> pd.DataFrame:
     }  # fmt: skip
     for claim, values in changes.items():
         rows[claim] |= values
-    return pd.DataFrame([{"id": claim, "experiment": "E", "rule": "r", **values} for claim, values in rows.items()])
+    return pd.DataFrame(
+        [{"id": claim, "experiment": "E", "rule": "r", **values} for claim, values in rows.items()]
+    )
 
 
 def test_each_result_opens_with_its_verdict_number_and_why():
@@ -259,7 +269,11 @@ def test_report_embeds_every_table_and_figure(built_report):
     assert page.count("<img ") == len(FIGURES)  # (the template's stylesheet holds a data: PNG of its own)
     assert "Missing" not in page
     # The summary opens with one line per result, then sets each claim beside the paper.
-    assert [int(number) for number in re.findall(r'<p class="headline"><strong>Result (\d)', page)] == [1, 2, 3]
+    assert [int(number) for number in re.findall(r'<p class="headline"><strong>Result (\d)', page)] == [
+        1,
+        2,
+        3,
+    ]
     assert "E1-accuracy-5" in page and "reproduced if" in page
     assert "smoke scale" in page  # the scale comes from the results folder's name
     claims = pd.read_csv(results / "report" / "claims.csv")
@@ -339,7 +353,8 @@ class Cells(HTMLParser):
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium not on PATH; `make test` installs it as root (tests/browser/install-chromium.sh)"
+    CHROMIUM is None,
+    reason="chromium not on PATH; `make test` installs it as root (tests/browser/install-chromium.sh)",
 )
 def test_report_reads_well_in_a_browser(built_report, tmp_path):
     layout = measure(built_report, tmp_path)
@@ -355,13 +370,17 @@ def test_report_reads_well_in_a_browser(built_report, tmp_path):
     for name in TABLES:
         assert f"table-{name}" in sections, name
     # Each table once: a section's parts follow each other, and no section comes back later.
-    runs = [section for number, section in enumerate(sections) if number == 0 or sections[number - 1] != section]
+    runs = [
+        section for number, section in enumerate(sections) if number == 0 or sections[number - 1] != section
+    ]
     assert len(runs) == len(set(runs)), runs
     figures = [figure["id"] for figure in layout["figures"]]
     assert sorted(figures) == sorted(f"figure-{name}" for name in FIGURES)
     captions = plots.read_figure_captions(built_report.parents[1] / "figures")
     for figure in layout["figures"]:
-        assert figure["loaded"] and figure["caption"] == captions[figure["id"].removeprefix("figure-")], figure
+        assert figure["loaded"] and figure["caption"] == captions[figure["id"].removeprefix("figure-")], (
+            figure
+        )
     # Nothing wider than the page: no table reaches past it or scrolls sideways inside it.
     assert layout["scrollWidth"] <= layout["width"], (layout["scrollWidth"], layout["width"], screenshot)
     wide = [table for table in layout["tables"] if table["right"] > layout["width"] or table["scrolls"]]

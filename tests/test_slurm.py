@@ -23,15 +23,26 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline_runs import ROOT, copy_smoke_config, failure_analysis_targets, run, smoke_config, snakemake, tool_env
+from pipeline_runs import (
+    ROOT,
+    copy_smoke_config,
+    failure_analysis_targets,
+    run,
+    smoke_config,
+    snakemake,
+    tool_env,
+)
 
 CLUSTER = ROOT / "tests" / "cluster"
 SLURM_PROFILE = ROOT / "profiles" / "slurm"
 CLUSTER_PROFILE = CLUSTER / "profile"
 CPU_PROFILE = ROOT / "profiles" / "cpu"
 STATE_DIR = Path(os.environ.get("SLURM_LOCAL_STATE", "/tmp/mathformer-slurm"))
-DAEMONS = {"munged": STATE_DIR / "munge/run/munged.pid", "slurmctld": STATE_DIR / "run/slurmctld.pid",
-           "slurmd": STATE_DIR / "run/slurmd.pid"}
+DAEMONS = {
+    "munged": STATE_DIR / "munge/run/munged.pid",
+    "slurmctld": STATE_DIR / "run/slurmctld.pid",
+    "slurmd": STATE_DIR / "run/slurmd.pid",
+}
 
 
 def daemon_running(name: str) -> bool:
@@ -48,8 +59,10 @@ def cluster_env() -> dict[str, str]:
     """Start the cluster unless it runs already; stop it at the end only if it was started here."""
     already_running = {name for name in DAEMONS if daemon_running(name)}
     if os.geteuid() != 0 and already_running != set(DAEMONS):
-        pytest.skip("a local SLURM cluster needs root to install and start; "
-                    "run `sudo tests/cluster/start-slurm.sh` first to test without root")
+        pytest.skip(
+            "a local SLURM cluster needs root to install and start; "
+            "run `sudo tests/cluster/start-slurm.sh` first to test without root"
+        )
     run(["bash", CLUSTER / "start-slurm.sh", STATE_DIR], cwd=ROOT, timeout_s=300)
     yield tool_env(SLURM_CONF=str(STATE_DIR / "etc" / "slurm.conf"))
     if not already_running:
@@ -61,9 +74,14 @@ def cluster_jobs(env: dict[str, str], workdir: Path) -> list[dict[str, str]]:
     """Every job this cluster knows (finished ones stay listed for MinJobAge) run in `workdir`."""
     listing = subprocess.run(
         ["squeue", "--states=all", "--noheader", "--format=%i|%T|%k|%Z"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    jobs = [dict(zip(("id", "state", "comment", "workdir"), line.split("|"))) for line in listing.splitlines()]
+    jobs = [
+        dict(zip(("id", "state", "comment", "workdir"), line.split("|"))) for line in listing.splitlines()
+    ]
     return [job for job in jobs if Path(job["workdir"]) == workdir]
 
 
@@ -91,8 +109,18 @@ def test_the_smoke_pipeline_runs_through_slurm_as_it_runs_locally(cluster_env, t
     run(snakemake("--directory", local, "--workflow-profile", CPU_PROFILE, *targets), cwd=ROOT, timeout_s=150)
     try:
         result = run(
-            snakemake("--directory", on_slurm, "--profile", SLURM_PROFILE, "--workflow-profile", CLUSTER_PROFILE, *targets),
-            cwd=ROOT, timeout_s=240, env=cluster_env,
+            snakemake(
+                "--directory",
+                on_slurm,
+                "--profile",
+                SLURM_PROFILE,
+                "--workflow-profile",
+                CLUSTER_PROFILE,
+                *targets,
+            ),
+            cwd=ROOT,
+            timeout_s=240,
+            env=cluster_env,
         )
     finally:
         cancel_leftover_jobs(cluster_env, on_slurm)
@@ -111,7 +139,9 @@ def test_the_smoke_pipeline_runs_through_slurm_as_it_runs_locally(cluster_env, t
     # Same bytes for the datasets; same training and predictions (CPU, same seeds, one thread each).
     results = Path("results") / smoke_config()["scale"]
     datasets = sorted(path.relative_to(local) for path in (local / results / "data").rglob("*.npz"))
-    assert datasets and datasets == sorted(p.relative_to(on_slurm) for p in (on_slurm / results / "data").rglob("*.npz"))
+    assert datasets and datasets == sorted(
+        p.relative_to(on_slurm) for p in (on_slurm / results / "data").rglob("*.npz")
+    )
     for path in datasets:
         assert (local / path).read_bytes() == (on_slurm / path).read_bytes(), path
     for train_log in (local / results / "models").glob("*/train_log.csv"):
@@ -120,7 +150,9 @@ def test_the_smoke_pipeline_runs_through_slurm_as_it_runs_locally(cluster_env, t
         pd.testing.assert_frame_equal(actual, expected)
     for weights in (local / results / "models").glob("*/*.pt"):
         expected = torch.load(weights, map_location="cpu", weights_only=False)["state_dict"]
-        actual = torch.load(on_slurm / weights.relative_to(local), map_location="cpu", weights_only=False)["state_dict"]
+        actual = torch.load(on_slurm / weights.relative_to(local), map_location="cpu", weights_only=False)[
+            "state_dict"
+        ]
         assert expected.keys() == actual.keys()
         assert all(torch.equal(actual[name], expected[name]) for name in expected), weights
     for target in targets:
@@ -151,8 +183,15 @@ def test_training_is_warned_before_its_time_limit_and_resumed_by_a_retry(cluster
     # SLURM may send the signal up to 60 s early, so it comes 10 to 70 s into the job: after the
     # rule has started (a signal before its trap would just kill it), and before the limit.
     shorter = ["train:gpu=0", "train:runtime=2", "train:mem_mb=500", "train:slurm_extra='--signal=USR1@50'"]
-    command = snakemake("--profile", SLURM_PROFILE, "--workflow-profile", CLUSTER_PROFILE,
-                        "--set-resources", *shorter, snakefile=tmp_path / "Snakefile")
+    command = snakemake(
+        "--profile",
+        SLURM_PROFILE,
+        "--workflow-profile",
+        CLUSTER_PROFILE,
+        "--set-resources",
+        *shorter,
+        snakefile=tmp_path / "Snakefile",
+    )
     try:
         run(command, cwd=tmp_path, timeout_s=240, env=cluster_env)
     finally:
@@ -166,8 +205,11 @@ def test_training_is_warned_before_its_time_limit_and_resumed_by_a_retry(cluster
 def test_slurm_profile_gives_training_a_gpu_and_the_warning_signal(tmp_path):
     # A dry run lists each job's resources, and needs no cluster.
     workdir = copy_smoke_config(tmp_path / "dry")
-    dry_run = run(snakemake("-n", "--directory", workdir, "--workflow-profile", SLURM_PROFILE, "models"),
-                  cwd=ROOT, timeout_s=120).stdout
+    dry_run = run(
+        snakemake("-n", "--directory", workdir, "--workflow-profile", SLURM_PROFILE, "models"),
+        cwd=ROOT,
+        timeout_s=120,
+    ).stdout
     blocks = dry_run.split("\nrule ")[1:]
     trainings = [block for block in blocks if block.startswith(("train:", "train_keeping_weak:"))]
     assert {block.split(":")[0] for block in trainings} == {"train", "train_keeping_weak"}

@@ -62,7 +62,9 @@ def sets(tmp_path_factory):
     paths = {}
     for name, spectrum in [("valid", "semicircle"), ("laplace", "laplace")]:
         paths[name] = folder / f"{name}.npz"
-        save_dataset(generate_dataset(Problem("eigenvalues", n=2, spectrum=spectrum), 24, seed=5), paths[name])
+        save_dataset(
+            generate_dataset(Problem("eigenvalues", n=2, spectrum=spectrum), 24, seed=5), paths[name]
+        )
     paths["vectors"] = folder / "vectors.npz"
     save_dataset(generate_dataset(Problem("eigenvectors", n=2), 4, seed=5), paths["vectors"])
     return paths
@@ -117,7 +119,11 @@ def test_log_has_one_row_per_epoch_with_every_column(finished_run):
 def test_model_file_loads_for_evaluation(finished_run):
     model, run_config, vocab, _ = load_model(finished_run / "model.pt")
     assert run_config.task == "eigenvalues" and vocab.output_encoding == "P1000"
-    src = torch.from_numpy(vocab.encode_source(Problem("eigenvalues", n=2).sample(3, __import__("numpy").random.default_rng(0))[0]))
+    src = torch.from_numpy(
+        vocab.encode_source(
+            Problem("eigenvalues", n=2).sample(3, __import__("numpy").random.default_rng(0))[0]
+        )
+    )
     assert model.generate(src, max_len=vocab.target_length((2,))).shape[0] == 3
     saved = torch.load(finished_run / "model.pt", weights_only=True)
     assert (saved["examples"], saved["stop_reason"]) == (96, "max_examples")
@@ -160,7 +166,9 @@ def _interrupt_at(monkeypatch, stop_step: int) -> None:
 
 @pytest.mark.parametrize("stop_step", [6, 4])  # inside an epoch; right after an evaluation
 def test_resumed_run_ends_with_the_same_weights(finished_run, tmp_path, sets, monkeypatch, stop_step):
-    cfg = dataclasses.replace(TINY, weak_accuracy=0.5, checkpoint_minutes=1e-9)  # also a timed save every step
+    cfg = dataclasses.replace(
+        TINY, weak_accuracy=0.5, checkpoint_minutes=1e-9
+    )  # also a timed save every step
     _interrupt_at(monkeypatch, stop_step)
     with pytest.raises(TrainingInterrupted, match=f"SIGUSR1 at step {stop_step}") as stop:
         _run(cfg, tmp_path, sets)
@@ -206,7 +214,10 @@ def test_checkpoint_of_another_config_is_discarded(tmp_path, sets, monkeypatch, 
     monkeypatch.undo()
     changed = dataclasses.replace(TINY, lr=2e-3, warmup=4)
     _run(changed, tmp_path / "run", sets)
-    assert "discarded the checkpoint of another config (lr 0.001 -> 0.002, warmup 3 -> 4)" in capsys.readouterr().err
+    assert (
+        "discarded the checkpoint of another config (lr 0.001 -> 0.002, warmup 3 -> 4)"
+        in capsys.readouterr().err
+    )
     _run(changed, tmp_path / "alone", sets)
     _assert_same_tensors(_weights(tmp_path / "alone" / "model.pt"), _weights(tmp_path / "run" / "model.pt"))
 
@@ -235,7 +246,10 @@ def test_a_second_training_in_the_same_directory_is_refused(tmp_path, sets):
 
 def test_a_diverged_run_is_flagged():
     rows = [{"loss": loss} for loss in (3.0, 1.0, 0.9, 4.5)]
-    assert "training diverged: the last epoch's loss 4.5 is 5.0x its minimum 0.9" in train_module.divergence_warning(rows)
+    assert (
+        "training diverged: the last epoch's loss 4.5 is 5.0x its minimum 0.9"
+        in train_module.divergence_warning(rows)
+    )
     assert train_module.divergence_warning(rows[:3]) is None
 
 
@@ -252,7 +266,9 @@ def test_corrupt_checkpoint_is_an_error_naming_it(tmp_path, sets):
 def test_diverging_loss_stops_with_the_step_and_the_checkpoint(tmp_path, sets):
     # The first step's loss comes from the initial weights; the 1e30 update ruins the second.
     diverging = dataclasses.replace(TINY, lr=1e30, warmup=0, checkpoint_minutes=1e-9)
-    with pytest.raises(TrainingError, match=r"loss became (nan|inf) at step 2; last good checkpoint: .*state\.pt \(step 1\)"):
+    with pytest.raises(
+        TrainingError, match=r"loss became (nan|inf) at step 2; last good checkpoint: .*state\.pt \(step 1\)"
+    ):
         _run(diverging, tmp_path, sets)
     assert not (tmp_path / "model.pt").exists()
     assert torch.load(tmp_path / "ckpt" / "state.pt", weights_only=True)["state"]["step"] == 1
@@ -266,7 +282,9 @@ def test_patience_stops_a_run_that_does_not_improve(tmp_path, sets):
 
 
 def test_evaluation_sets_must_match_the_task(tmp_path, sets):
-    with pytest.raises(ValueError, match="vectors.npz holds eigenvectors with n=2, but this run trains eigenvalues"):
+    with pytest.raises(
+        ValueError, match="vectors.npz holds eigenvectors with n=2, but this run trains eigenvalues"
+    ):
         train(TINY, tmp_path, sets["valid"], {"vectors": sets["vectors"]}, device="cpu")
     with pytest.raises(ValueError, match="test set name 'valid'"):
         train(TINY, tmp_path, sets["valid"], {"valid": sets["valid"]}, device="cpu")
@@ -331,7 +349,9 @@ def test_init_from_a_smaller_n_copies_every_weight_and_extends_the_position_tabl
 def test_init_from_another_architecture_is_refused_naming_the_tensor(tmp_path):
     _saved_model(dataclasses.replace(TINY, enc_dim=64), tmp_path / "wide.pt")
     model = Seq2Seq(TINY.model_config(TINY.vocabulary()))
-    with pytest.raises(ValueError, match=r"init_from .*wide\.pt: encoder\..* has shape \(.*64.*\), this run's \(.*32.*\)"):
+    with pytest.raises(
+        ValueError, match=r"init_from .*wide\.pt: encoder\..* has shape \(.*64.*\), this run's \(.*32.*\)"
+    ):
         initialise_from(model, tmp_path / "wide.pt")
     with pytest.raises(ValueError, match=r"model file not found: .*missing\.pt"):
         initialise_from(model, tmp_path / "missing.pt")
@@ -340,7 +360,12 @@ def test_init_from_another_architecture_is_refused_naming_the_tensor(tmp_path):
 def test_a_run_initialised_from_a_model_starts_where_that_model_ended(finished_run, tmp_path, sets):
     # One step at a negligible learning rate: the weights stay the source's.
     cfg = dataclasses.replace(
-        TINY, init_from=str(finished_run / "model.pt"), lr=1e-12, warmup=0, schedule="constant", max_examples=8
+        TINY,
+        init_from=str(finished_run / "model.pt"),
+        lr=1e-12,
+        warmup=0,
+        schedule="constant",
+        max_examples=8,
     )
     _run(cfg, tmp_path, sets)
     started = _weights(tmp_path / "model.pt")

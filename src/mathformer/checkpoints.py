@@ -72,7 +72,9 @@ def open_checkpoint(path: Path, cfg: RunConfig) -> Opened:
         raise _corrupt(path, f"its run config: {_first_line(error)}") from None
     differing = cfg.differences(saved_cfg)
     if differing:
-        details = ", ".join(f"{key} {getattr(saved_cfg, key)!r} -> {getattr(cfg, key)!r}" for key in differing)
+        details = ", ".join(
+            f"{key} {getattr(saved_cfg, key)!r} -> {getattr(cfg, key)!r}" for key in differing
+        )
         path.unlink()
         return Opened(None, f"discarded the checkpoint of another config ({details}); training from scratch")
     if (saved.get("state") or {}).get("stop_reason") is not None:

@@ -80,15 +80,32 @@ def _add_generate(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--task", required=True, choices=TASKS, help="what the targets are")
     # The defaults are Problem's, so the library and the command cannot drift apart.
     default = {spec.name: spec.default for spec in dataclasses.fields(Problem) if spec.name != "task"}
-    parser.add_argument("--spectrum", default=default["spectrum"], choices=SPECTRA, help="eigenvalue law (default %(default)s)")
-    parser.add_argument("--n", type=int, default=default["n"], help="matrix size (default %(default)s)")
-    parser.add_argument("--law", default=default["law"], choices=LAWS, help="coefficient law (default %(default)s)")
-    parser.add_argument("--coeff-range", type=float, default=default["coeff_range"], help="coefficient range A (default %(default)s)")
     parser.add_argument(
-        "--signs", default=default["signs"], choices=EIGENVECTOR_SIGNS, help="signs of eigenvector targets (default %(default)s)"
+        "--spectrum",
+        default=default["spectrum"],
+        choices=SPECTRA,
+        help="eigenvalue law (default %(default)s)",
+    )
+    parser.add_argument("--n", type=int, default=default["n"], help="matrix size (default %(default)s)")
+    parser.add_argument(
+        "--law", default=default["law"], choices=LAWS, help="coefficient law (default %(default)s)"
+    )
+    parser.add_argument(
+        "--coeff-range",
+        type=float,
+        default=default["coeff_range"],
+        help="coefficient range A (default %(default)s)",
+    )
+    parser.add_argument(
+        "--signs",
+        default=default["signs"],
+        choices=EIGENVECTOR_SIGNS,
+        help="signs of eigenvector targets (default %(default)s)",
     )
     parser.add_argument("--size", type=int, required=True, help="number of problems")
-    parser.add_argument("--seed", type=int, required=True, help="seed of the draw: the same seed gives the same bytes")
+    parser.add_argument(
+        "--seed", type=int, required=True, help="seed of the draw: the same seed gives the same bytes"
+    )
     parser.add_argument("-o", "--out", type=Path, required=True, help="output .npz file")
     parser.set_defaults(handler=_generate)
 
@@ -97,7 +114,12 @@ def _generate(args: argparse.Namespace) -> None:
     from mathformer.data import generate_dataset, save_dataset
 
     problem = Problem(
-        args.task, n=args.n, spectrum=args.spectrum, law=args.law, coeff_range=args.coeff_range, signs=args.signs
+        args.task,
+        n=args.n,
+        spectrum=args.spectrum,
+        law=args.law,
+        coeff_range=args.coeff_range,
+        signs=args.signs,
     )
     _say(
         "generate",
@@ -117,7 +139,9 @@ def _add_train(verbs: argparse._SubParsersAction) -> None:
         help="train (or resume) a model in RUN_DIR",
         description="Train a model; rerunning the same command resumes from RUN_DIR/ckpt/state.pt.",
     )
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the run's folder (model.pt, train_log.csv, ckpt/)")
+    parser.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="the run's folder (model.pt, train_log.csv, ckpt/)"
+    )
     parser.add_argument("--valid", type=Path, required=True, help="validation set (.npz)")
     parser.add_argument("--test", action="append", metavar="NAME=FILE", help="extra set evaluated each epoch")
     parser.add_argument("--config", type=Path, help="YAML of run options; flags given here override it")
@@ -125,7 +149,12 @@ def _add_train(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--workers", type=int, default=0, help="data-generating processes (default 0)")
-    parser.add_argument("--eval-batch-size", type=int, default=256, help="matrices decoded together at each evaluation (default 256)")
+    parser.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=256,
+        help="matrices decoded together at each evaluation (default 256)",
+    )
     add_run_options(parser)
     parser.set_defaults(handler=_train)
 
@@ -263,11 +292,15 @@ def _training(args: argparse.Namespace) -> None:
 
 def _add_report(verbs: argparse._SubParsersAction) -> None:
     parser = verbs.add_parser("report", help="run the notebooks and write one HTML report")
-    parser.add_argument("--notebook-dir", type=Path, required=True, help="folder of the report's notebooks (.ipynb)")
+    parser.add_argument(
+        "--notebook-dir", type=Path, required=True, help="folder of the report's notebooks (.ipynb)"
+    )
     parser.add_argument("--results", type=Path, required=True, help="results folder the notebooks read")
     parser.add_argument("--claims", type=Path, required=True, help="the paper's numbers (YAML)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
-    parser.add_argument("--scale", help="label of the report and of the claims' runs (default: the results folder's name)")
+    parser.add_argument(
+        "--scale", help="label of the report and of the claims' runs (default: the results folder's name)"
+    )
     parser.set_defaults(handler=_report)
 
 
@@ -283,7 +316,9 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Replication of Charton (2022), 'What is my math transformer doing?'")
+    parser = _Parser(
+        prog=PROG, description="Replication of Charton (2022), 'What is my math transformer doing?'"
+    )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=_Parser)
     for add in (_add_generate, _add_train, _add_evaluate, _add_analyse, _add_report):

@@ -54,7 +54,10 @@ class RunConfig:
     task: str = _option(dataclasses.MISSING, "problem to learn", choices=TASKS)
     n: int = _option(5, "matrix size n (n x n)", at_least=2, at_most=10)
     n_min: int | None = _option(
-        None, "also train on smaller sizes: each batch's n drawn from n_min..n (none: n only)", at_least=2, at_most=10
+        None,
+        "also train on smaller sizes: each batch's n drawn from n_min..n (none: n only)",
+        at_least=2,
+        at_most=10,
     )
     repeat_pool: int | None = _option(
         None,
@@ -62,7 +65,9 @@ class RunConfig:
         "from it (none: every example fresh)",
         at_least=1,
     )
-    repeat_share: float = _option(0.25, "share of each batch drawn from repeat_pool (used only with it)", above=0, at_most=0.99)
+    repeat_share: float = _option(
+        0.25, "share of each batch drawn from repeat_pool (used only with it)", above=0, at_most=0.99
+    )
     spectrum: str = _option("semicircle", "eigenvalue distribution of the training matrices", choices=SPECTRA)
     law: str = _option("uniform", "law of the matrix coefficients", choices=LAWS)
     coeff_range: float = _option(10.0, "coefficients lie in [-A, A] (or have the same variance)", above=0)
@@ -75,7 +80,9 @@ class RunConfig:
     enc_heads: int = _option(8, "encoder attention heads (must divide enc_dim)", at_least=1)
     dec_heads: int = _option(8, "decoder attention heads (must divide dec_dim)", at_least=1)
     norm: str = _option(
-        "post", "LayerNorm placement: post (after each residual sum, the paper's) or pre (before each sub-layer)", choices=NORMS
+        "post",
+        "LayerNorm placement: post (after each residual sum, the paper's) or pre (before each sub-layer)",
+        choices=NORMS,
     )
     eigenvector_signs: str = _option(
         "lapack",
@@ -85,10 +92,14 @@ class RunConfig:
     batch_size: int = _option(64, "training examples per optimizer step", at_least=1)
     lr: float = _option(1e-4, "peak learning rate of Adam", above=0)
     warmup: int = _option(10000, "optimizer steps of linear learning-rate warm-up", at_least=0)
-    schedule: str = _option("cosine", "decay after warm-up (cosine: from lr to lr_min over cosine_steps)", choices=SCHEDULES)
+    schedule: str = _option(
+        "cosine", "decay after warm-up (cosine: from lr to lr_min over cosine_steps)", choices=SCHEDULES
+    )
     lr_min: float = _option(1e-5, "learning rate at the end of the cosine (the paper: 1e-5)", at_least=0)
     cosine_steps: int | None = _option(
-        4_000_000, "optimizer steps of the cosine after warm-up, then lr_min (none: until max_examples)", at_least=1
+        4_000_000,
+        "optimizer steps of the cosine after warm-up, then lr_min (none: until max_examples)",
+        at_least=1,
     )
     clip: float = _option(5.0, "gradient norm clipping (0: off)", at_least=0)
     epoch_size: int = _option(300000, "training examples between two evaluations", at_least=1)
@@ -106,7 +117,10 @@ class RunConfig:
         "fits: its position tables are extended) instead of random ones (none: random)",
     )
     weak_accuracy: float | None = _option(
-        None, "also keep weak.pt, the epoch whose validation accuracy at 5 %% is closest to this", above=0, at_most=1
+        None,
+        "also keep weak.pt, the epoch whose validation accuracy at 5 %% is closest to this",
+        above=0,
+        at_most=1,
     )
     checkpoint_minutes: float = _option(5.0, "minutes between checkpoints", above=0)
 
@@ -120,9 +134,13 @@ class RunConfig:
         if self.n_min is not None and self.n_min > self.n:
             raise ValueError(f"n_min {self.n_min} must not exceed n {self.n}")
         if self.repeat_pool is not None and self.n_min is not None:
-            raise ValueError(f"repeat_pool {self.repeat_pool} and n_min {self.n_min} do not combine; the pool holds n x n problems")
+            raise ValueError(
+                f"repeat_pool {self.repeat_pool} and n_min {self.n_min} do not combine; the pool holds n x n problems"
+            )
         if self.schedule == "cosine" and self.lr_min > self.lr:
-            raise ValueError(f"lr_min {self.lr_min} must not exceed lr {self.lr} (the cosine decays from lr to lr_min)")
+            raise ValueError(
+                f"lr_min {self.lr_min} must not exceed lr {self.lr} (the cosine decays from lr to lr_min)"
+            )
         self.problem()  # the problem checks its own combination of values
 
     @classmethod

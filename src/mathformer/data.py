@@ -26,7 +26,18 @@ MAX_SEED = 2**63 - 1
 # Batches the stream makes per encoding call (see TrainingStream.batches).
 BATCHES_PER_CALL = 16
 _ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # the earliest a zip file can hold
-_KEYS = ("inputs", "targets", "task", "spectrum", "law", "n", "coeff_range", "signs", "seed", "format_version")
+_KEYS = (
+    "inputs",
+    "targets",
+    "task",
+    "spectrum",
+    "law",
+    "n",
+    "coeff_range",
+    "signs",
+    "seed",
+    "format_version",
+)
 
 
 @dataclass
@@ -98,7 +109,9 @@ def load_dataset(path: str | Path) -> Dataset:
     if version is None or version.shape != () or not np.issubdtype(version.dtype, np.integer):
         raise ValueError(f"{path} is not a mathformer dataset: no scalar integer format_version")
     if int(version) != FORMAT_VERSION:
-        raise ValueError(f"{path} has dataset format version {int(version)}; this mathformer reads {FORMAT_VERSION}")
+        raise ValueError(
+            f"{path} has dataset format version {int(version)}; this mathformer reads {FORMAT_VERSION}"
+        )
     missing = [key for key in _KEYS if key not in fields]
     if missing:
         raise ValueError(f"{path} is not a mathformer dataset: missing {', '.join(missing)}")
@@ -170,9 +183,13 @@ class TrainingStream(IterableDataset):
         if repeated is not None:
             size, share = repeated
             if fixed is not None or len(self.problems) > 1:
-                raise ValueError("a repeated pool mixes with fresh problems of one size: not with a fixed set or mixed sizes")
+                raise ValueError(
+                    "a repeated pool mixes with fresh problems of one size: not with a fixed set or mixed sizes"
+                )
             if size < 1 or not 0 < share < 1:
-                raise ValueError(f"a repeated pool needs a size >= 1 and a share in (0, 1), got {size} and {share}")
+                raise ValueError(
+                    f"a repeated pool needs a size >= 1 and a share in (0, 1), got {size} and {share}"
+                )
             # A stream of its own, apart from the per-batch ones (whose keys are [seed, index]).
             self.pool = problem.sample(size, np.random.default_rng([seed, POOL_STREAM, size]))
             self.pool_rows = round(share * batch_size)
@@ -204,7 +221,11 @@ class TrainingStream(IterableDataset):
             return np.concatenate([self.pool[0][rows], inputs]), np.concatenate([self.pool[1][rows], targets])
         if self.fixed is None:
             # One size draws no number for the choice: a run without n_min keeps its old stream.
-            problem = self.problems[0] if len(self.problems) == 1 else self.problems[rng.integers(len(self.problems))]
+            problem = (
+                self.problems[0]
+                if len(self.problems) == 1
+                else self.problems[rng.integers(len(self.problems))]
+            )
             return problem.sample(self.batch_size, rng)
         rows = rng.integers(len(self.fixed), size=self.batch_size)
         return self.fixed.inputs[rows], self.fixed.targets[rows]

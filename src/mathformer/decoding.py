@@ -42,7 +42,11 @@ def decode_test_set(
     values = np.full((count, *target_shape), np.nan)
     decoded = np.zeros(count, dtype=bool)
     scores = {name: np.full(count, np.nan) for name in CONFIDENCE_COLUMNS}
-    with torch.inference_mode(), autocast(precision, device), tqdm(total=count, unit="matrix", disable=not progress) as bar:
+    with (
+        torch.inference_mode(),
+        autocast(precision, device),
+        tqdm(total=count, unit="matrix", disable=not progress) as bar,
+    ):
         for start in range(0, count, batch_size):
             stop = min(start + batch_size, count)
             src = torch.from_numpy(source_ids[start:stop]).to(device)
@@ -65,5 +69,7 @@ def decode_test_set(
 def _differ(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
     """Per row, 1.0 where two batches of right-padded token rows differ (their lengths may)."""
     length = max(first.shape[1], second.shape[1])
-    padded = [torch.nn.functional.pad(rows, (0, length - rows.shape[1]), value=PAD) for rows in (first, second)]
+    padded = [
+        torch.nn.functional.pad(rows, (0, length - rows.shape[1]), value=PAD) for rows in (first, second)
+    ]
     return (padded[0] != padded[1]).any(dim=1).double()

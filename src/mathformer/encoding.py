@@ -52,9 +52,7 @@ def _times_power_of_ten(values: np.ndarray, exponents: np.ndarray) -> np.ndarray
     return values * np.where(exponents >= 0, power, 1.0) / np.where(exponents < 0, power, 1.0)
 
 
-def _round_magnitudes(
-    magnitudes: np.ndarray, min_exponent: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _round_magnitudes(magnitudes: np.ndarray, min_exponent: int) -> tuple[np.ndarray, np.ndarray]:
     """Round finite magnitudes >= 0 to m * 10**e, m in 100..999, both int64 arrays.
 
     Magnitudes that round below 100 * 10**min_exponent (zero included) give m = e = 0.
@@ -62,8 +60,9 @@ def _round_magnitudes(
     with np.errstate(divide="ignore"):
         leading = np.floor(np.log10(magnitudes))  # -inf at zero
     # Clipping keeps 10**-e finite; the values it touches are far below any encoding's range.
-    leading = np.clip(np.nan_to_num(leading, neginf=-_LARGEST_POWER + 2), 2 - _LARGEST_POWER,
-                      _LARGEST_POWER - 2)
+    leading = np.clip(
+        np.nan_to_num(leading, neginf=-_LARGEST_POWER + 2), 2 - _LARGEST_POWER, _LARGEST_POWER - 2
+    )
     exponent = leading.astype(np.int64) - (MANTISSA_DIGITS - 1)
     mantissa = np.floor(_times_power_of_ten(magnitudes, -exponent) + 0.5)
     # Rounding 999.5.. up carries into a fourth digit, and so does log10 landing an ulp short
@@ -77,8 +76,9 @@ def _round_magnitudes(
 
 def _reject_nan(values: np.ndarray, encoding: str) -> None:
     if np.isnan(values).any():
-        raise ValueError(f"cannot encode nan with {encoding}: only numbers (and for FP15 +/-inf) "
-                         "can be written as tokens")
+        raise ValueError(
+            f"cannot encode nan with {encoding}: only numbers (and for FP15 +/-inf) can be written as tokens"
+        )
 
 
 def _first(values: np.ndarray, where: np.ndarray) -> float:
@@ -123,8 +123,9 @@ class NumberEncoding:
         """
         ids = np.asarray(ids)
         if ids.shape[-1:] != (self.tokens_per_number,):
-            raise ValueError(f"{self.name} decodes ids of shape (..., {self.tokens_per_number}), "
-                             f"got {ids.shape}")
+            raise ValueError(
+                f"{self.name} decodes ids of shape (..., {self.tokens_per_number}), got {ids.shape}"
+            )
         in_vocabulary = (ids >= 0) & (ids < len(self.tokens))
         slots = np.arange(self.tokens_per_number)
         meanings = self._slot_meaning[slots, np.where(in_vocabulary, ids, 0)]
@@ -154,8 +155,8 @@ class _PositionalEncoding(NumberEncoding):
         tokens = ["+", "-"] + [str(d) for d in range(base)] + _exponent_tokens(low, high)
         meaning = np.full((self._digit_slots + 2, len(tokens)), np.nan)
         meaning[0, :2] = [1.0, -1.0]
-        meaning[1:-1, self._digit_offset:self._exponent_offset] = np.arange(base)
-        meaning[-1, self._exponent_offset:] = np.arange(low, high + 1)
+        meaning[1:-1, self._digit_offset : self._exponent_offset] = np.arange(base)
+        meaning[-1, self._exponent_offset :] = np.arange(low, high + 1)
         super().__init__(name, tokens, meaning)
 
     def encode(self, values: np.ndarray | float) -> np.ndarray:
@@ -166,8 +167,11 @@ class _PositionalEncoding(NumberEncoding):
         digits = (mantissa[..., None] // places) % self._base
         sign = ((values < 0) & (mantissa > 0)).astype(np.int64)
         return np.concatenate(
-            [sign[..., None], self._digit_offset + digits,
-             (self._exponent_offset + exponent - POSITIONAL_EXPONENTS[0])[..., None]],
+            [
+                sign[..., None],
+                self._digit_offset + digits,
+                (self._exponent_offset + exponent - POSITIONAL_EXPONENTS[0])[..., None],
+            ],
             axis=-1,
         )
 
@@ -193,7 +197,7 @@ class _SignedMantissaEncoding(NumberEncoding):
         tokens = [str(m) for m in mantissas] + _exponent_tokens(low, high)
         meaning = np.full((2, len(tokens)), np.nan)
         meaning[0, : self._exponent_offset] = mantissas
-        meaning[1, self._exponent_offset:] = np.arange(low, high + 1)
+        meaning[1, self._exponent_offset :] = np.arange(low, high + 1)
         super().__init__("B1999", tokens, meaning)
 
     def encode(self, values: np.ndarray | float) -> np.ndarray:
@@ -202,8 +206,7 @@ class _SignedMantissaEncoding(NumberEncoding):
         mantissa, exponent = _positional_rounding(values, self.name)
         signed = np.where(values < 0, -mantissa, mantissa)
         return np.stack(
-            [signed + self._LARGEST,
-             self._exponent_offset + exponent - POSITIONAL_EXPONENTS[0]],
+            [signed + self._LARGEST, self._exponent_offset + exponent - POSITIONAL_EXPONENTS[0]],
             axis=-1,
         )
 
@@ -218,8 +221,10 @@ def _positional_rounding(values: np.ndarray, name: str) -> tuple[np.ndarray, np.
     mantissa, exponent = _round_magnitudes(np.where(infinite, 0.0, np.abs(values)), low)
     too_large = infinite | (exponent > high)
     if too_large.any():
-        raise ValueError(f"cannot encode {_first(values, too_large)!r} with {name}: magnitudes "
-                         f"must round to at most 999e{high}")
+        raise ValueError(
+            f"cannot encode {_first(values, too_large)!r} with {name}: magnitudes "
+            f"must round to at most 999e{high}"
+        )
     return mantissa, exponent
 
 
@@ -314,8 +319,10 @@ class Vocabulary:
         self.target_size = len(self.target_tokens)
 
     def __repr__(self) -> str:
-        return (f"Vocabulary({self.input_encoding!r} -> {self.output_encoding!r}: "
-                f"{self.source_size} source, {self.target_size} target tokens)")
+        return (
+            f"Vocabulary({self.input_encoding!r} -> {self.output_encoding!r}: "
+            f"{self.source_size} source, {self.target_size} target tokens)"
+        )
 
     def dimension_id(self, size: int) -> int:
         """Id of the dimension token for `size` (the same on both sides)."""
@@ -324,8 +331,9 @@ class Vocabulary:
     def _check_shape(self, shape: Sequence[int]) -> tuple[int, ...]:
         shape = tuple(int(d) for d in shape)
         if len(shape) not in (1, 2) or not all(1 <= d <= self.max_dim for d in shape):
-            raise ValueError(f"cannot write shape {shape}: vectors or matrices with dimensions "
-                             f"1..{self.max_dim} only")
+            raise ValueError(
+                f"cannot write shape {shape}: vectors or matrices with dimensions 1..{self.max_dim} only"
+            )
         return shape
 
     def _layout_length(self, shape: Sequence[int], encoding: NumberEncoding) -> int:
@@ -342,14 +350,15 @@ class Vocabulary:
     def _encode(self, arrays: np.ndarray, encoding: NumberEncoding, prefix: list[int]) -> np.ndarray:
         arrays = np.asarray(arrays, dtype=np.float64)
         if arrays.ndim not in (2, 3):
-            raise ValueError(f"expected a batch of vectors (N, r) or matrices (N, r, c), "
-                             f"got shape {arrays.shape}")
+            raise ValueError(
+                f"expected a batch of vectors (N, r) or matrices (N, r, c), got shape {arrays.shape}"
+            )
         shape = self._check_shape(arrays.shape[1:])
         head = prefix + [self.dimension_id(d) for d in shape]
         numbers = encoding.encode(arrays.reshape(len(arrays), -1)).reshape(len(arrays), -1)
         ids = np.empty((len(arrays), len(head) + numbers.shape[1] + 1), dtype=np.int64)
         ids[:, : len(head)] = head
-        ids[:, len(head):-1] = numbers + self.number_offset
+        ids[:, len(head) : -1] = numbers + self.number_offset
         ids[:, -1] = EOS
         return ids
 
@@ -380,7 +389,7 @@ class Vocabulary:
         dims_ok = (body[:, : len(shape)] == [self.dimension_id(d) for d in shape]).all(axis=1)
         eos_ok = body[:, -1] == EOS
         count = int(np.prod(shape))
-        local = body[:, len(shape):-1].reshape(len(ids), count, encoding.tokens_per_number)
+        local = body[:, len(shape) : -1].reshape(len(ids), count, encoding.tokens_per_number)
         # Specials and dimension tokens become negative local ids: invalid numbers.
         values, numbers_decoded = encoding.decode(local - self.number_offset)
         decoded = dims_ok & eos_ok & numbers_decoded.all(axis=1)

@@ -25,6 +25,7 @@ from mathformer.model_files import load_model
 from mathformer.predictions import predictions_table, write_predictions
 from mathformer.summaries import summarise, write_summary
 
+
 def check_compatible(run_config: RunConfig, dataset: Dataset, data_path: str | os.PathLike) -> None:
     """Refuse a test set of another task or size than the model was trained on."""
     model_side = (run_config.task, run_config.n)
@@ -51,7 +52,9 @@ def evaluate(
     Returns the summary. The run is named after the model's folder, the test set after its file.
     """
     if Path(out_parquet).resolve() == Path(summary_json).resolve():
-        raise ValueError(f"the predictions table and the summary would both be written to {out_parquet}; give two paths")
+        raise ValueError(
+            f"the predictions table and the summary would both be written to {out_parquet}; give two paths"
+        )
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
     if batch_size < 1:

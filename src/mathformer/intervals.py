@@ -20,7 +20,9 @@ RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
 
 
-def wilson(successes: ArrayLike, trials: ArrayLike, confidence: float = CONFIDENCE) -> tuple[NDArray, NDArray]:
+def wilson(
+    successes: ArrayLike, trials: ArrayLike, confidence: float = CONFIDENCE
+) -> tuple[NDArray, NDArray]:
     """Wilson score interval of a proportion: (low, high) as shares, elementwise; NaN where trials is 0.
 
     Unlike the normal approximation it stays inside [0, 1] and keeps its coverage near 0 % and

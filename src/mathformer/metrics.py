@@ -182,7 +182,9 @@ def eigenvalue_error(pred_vals: ArrayLike, true_vals: ArrayLike) -> FloatArray:
     Sorting makes this a property of the predicted spectrum alone, whatever order the
     model wrote it in. NaN in a prediction gives NaN.
     """
-    return eigenvalue_error_paper(np.sort(np.asarray(pred_vals, dtype=np.float64), axis=-1), np.sort(true_vals, axis=-1))
+    return eigenvalue_error_paper(
+        np.sort(np.asarray(pred_vals, dtype=np.float64), axis=-1), np.sort(true_vals, axis=-1)
+    )
 
 
 def eigenvalue_error_paper(pred_vals: ArrayLike, true_vals: ArrayLike) -> FloatArray:
@@ -288,9 +290,7 @@ def inverse_distance(pred: ArrayLike, inputs: ArrayLike) -> FloatArray:
     # Singular rows are swapped for the identity so that one of them cannot abort the batch.
     true_inverse = np.linalg.inv(np.where(invertible[:, None, None], matrices, np.eye(n)))
     with np.errstate(invalid="ignore", over="ignore"):
-        distance = np.abs(predicted - true_inverse).sum(axis=(1, 2)) / np.abs(true_inverse).sum(
-            axis=(1, 2)
-        )
+        distance = np.abs(predicted - true_inverse).sum(axis=(1, 2)) / np.abs(true_inverse).sum(axis=(1, 2))
     distance[~invertible | ~np.isfinite(distance)] = np.inf
     return distance
 

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mathformer.config import NORMS
-from mathformer.problems import check_choice
 from mathformer.encoding import BOS, EOS, PAD
+from mathformer.problems import check_choice
 
 
 @dataclass
@@ -51,7 +51,9 @@ class ModelConfig:
         check_choice("norm", self.norm, NORMS)
         for name in ("src_vocab", "tgt_vocab"):
             if getattr(self, name) <= EOS:
-                raise ValueError(f"{name}={getattr(self, name)} must exceed the special ids PAD, BOS, EOS (> {EOS})")
+                raise ValueError(
+                    f"{name}={getattr(self, name)} must exceed the special ids PAD, BOS, EOS (> {EOS})"
+                )
         for name in ("enc_layers", "dec_layers", "enc_heads", "dec_heads", "ffn_mult", "max_src_len"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be a positive integer")
@@ -120,8 +122,8 @@ class KVCache:
             self.keys = keys.new_empty(batch, heads, self.capacity, head_dim)
             self.values = values.new_empty(batch, heads, self.capacity, head_dim)
         end = self.length + keys.shape[2]
-        self.keys[:, :, self.length:end] = keys
-        self.values[:, :, self.length:end] = values
+        self.keys[:, :, self.length : end] = keys
+        self.values[:, :, self.length : end] = values
         self.length = end
         return self.keys[:, :, :end], self.values[:, :, :end]
 
@@ -129,8 +131,8 @@ class KVCache:
         """Row i now continues the history of row rows[i] (beam search)."""
         if self.keys is None or self.values is None:
             return
-        self.keys[:, :, :self.length] = self.keys[rows, :, :self.length]
-        self.values[:, :, :self.length] = self.values[rows, :, :self.length]
+        self.keys[:, :, : self.length] = self.keys[rows, :, : self.length]
+        self.values[:, :, : self.length] = self.values[rows, :, : self.length]
 
 
 class SelfAttention(nn.Module):
@@ -225,9 +227,14 @@ class DecoderLayer(nn.Module):
     ) -> Tensor:
         # With a cache, x is the newest position only and attends to everything before it: no mask.
         x = residual(
-            x, self.self_attention_norm, lambda h: self.self_attention(h, causal=cache is None, cache=cache), self.post
+            x,
+            self.self_attention_norm,
+            lambda h: self.self_attention(h, causal=cache is None, cache=cache),
+            self.post,
         )
-        x = residual(x, self.cross_attention_norm, lambda h: self.cross_attention(h, memory_kv, memory_mask), self.post)
+        x = residual(
+            x, self.cross_attention_norm, lambda h: self.cross_attention(h, memory_kv, memory_mask), self.post
+        )
         return residual(x, self.ffn_norm, self.ffn, self.post)
 
 
@@ -273,7 +280,7 @@ class Decoder(nn.Module):
     ) -> Tensor:
         """Hidden states (B, T, dec_dim) of `tgt`, which continues the cached positions if any."""
         start = caches[0].length if caches else 0
-        x = self.tokens(tgt) + self.positions[start:start + tgt.shape[1]]
+        x = self.tokens(tgt) + self.positions[start : start + tgt.shape[1]]
         if self.post:
             x = self.norm(x)
         for i, layer in enumerate(self.layers):
@@ -341,7 +348,9 @@ class Seq2Seq(nn.Module):
 
     def _check_lengths(self, src: Tensor, tgt_len: int) -> None:
         if src.dim() != 2 or src.shape[1] < 1:
-            raise ValueError(f"src must be a (batch, length) tensor of token ids, got shape {tuple(src.shape)}")
+            raise ValueError(
+                f"src must be a (batch, length) tensor of token ids, got shape {tuple(src.shape)}"
+            )
         if src.shape[1] > self.cfg.max_src_len:
             raise ValueError(f"source length {src.shape[1]} exceeds max_src_len={self.cfg.max_src_len}")
         if not 1 <= tgt_len <= self.cfg.max_tgt_len:

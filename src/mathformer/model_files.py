@@ -27,9 +27,7 @@ def cpu_copy(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {key: value.detach().to("cpu", copy=True) for key, value in state_dict.items()}
 
 
-def model_file_contents(
-    model: Seq2Seq, cfg: RunConfig, vocab: Vocabulary, **extra: Any
-) -> dict[str, Any]:
+def model_file_contents(model: Seq2Seq, cfg: RunConfig, vocab: Vocabulary, **extra: Any) -> dict[str, Any]:
     """What model.pt and weak.pt hold (read back by `load_model`)."""
     return {
         "format_version": MODEL_FORMAT,
@@ -98,7 +96,11 @@ def initialise_from(model: Seq2Seq, path: str | os.PathLike) -> None:
             weights = source[name]
             if weights.shape == tensor.shape:
                 tensor.copy_(weights)
-            elif name in POSITION_TABLES and weights.shape[1:] == tensor.shape[1:] and len(weights) <= len(tensor):
+            elif (
+                name in POSITION_TABLES
+                and weights.shape[1:] == tensor.shape[1:]
+                and len(weights) <= len(tensor)
+            ):
                 tensor[: len(weights)].copy_(weights)
             else:
                 raise ValueError(
@@ -119,6 +121,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> T
         run_config = RunConfig.from_dict(saved["run_config"])
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise ValueError(f"{path} is not a consistent mathformer model ({type(err).__name__} {detail})") from None
+        raise ValueError(
+            f"{path} is not a consistent mathformer model ({type(err).__name__} {detail})"
+        ) from None
     target = device if isinstance(device, torch.device) else resolve_device(device)
     return TrainedModel(model.to(target).eval(), run_config, vocab, saved.get("warning"))

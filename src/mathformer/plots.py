@@ -176,7 +176,9 @@ def _legend_lines(labels: Sequence[str]) -> int:
     return sum(label.count("\n") + 1 for label in labels)
 
 
-def _legends_below(figure: Figure, axes: np.ndarray, entries: Sequence[tuple[Sequence[object], Sequence[str]]]) -> None:
+def _legends_below(
+    figure: Figure, axes: np.ndarray, entries: Sequence[tuple[Sequence[object], Sequence[str]]]
+) -> None:
     """Each panel's legend (handles, labels) in the row under it, the row as tall as the longest
     legend needs and the figure taller by as much."""
     lines = max(_legend_lines(labels) for _, labels in entries)
@@ -187,7 +189,9 @@ def _legends_below(figure: Figure, axes: np.ndarray, entries: Sequence[tuple[Seq
     figure.set_size_inches(figure.get_figwidth(), PANEL_SIZE[1] + height)
 
 
-def _legend_right(figure: Figure, handles: Sequence[object], labels: Sequence[str], title: str | None = None) -> None:
+def _legend_right(
+    figure: Figure, handles: Sequence[object], labels: Sequence[str], title: str | None = None
+) -> None:
     """One legend for all panels, right of them, outside the data area."""
     figure.legend(handles, labels, loc="outside center right", title=title)
 
@@ -221,7 +225,9 @@ def _interval_band(ax: Axes, x: pd.Series, rows: pd.DataFrame, name: str, colour
     low, high = rows[f"{name}_low"].to_numpy(float), rows[f"{name}_high"].to_numpy(float)
     known = np.isfinite(low) & np.isfinite(high)
     if known.any():
-        ax.fill_between(x.to_numpy(float)[known], low[known], high[known], color=colour, alpha=0.15, linewidth=0)
+        ax.fill_between(
+            x.to_numpy(float)[known], low[known], high[known], color=colour, alpha=0.15, linewidth=0
+        )
 
 
 def _paper_points(ax: Axes, marks: pd.DataFrame, name: str, colour: str, headline_pct: float | None) -> None:
@@ -229,8 +235,14 @@ def _paper_points(ax: Axes, marks: pd.DataFrame, name: str, colour: str, headlin
     chosen = marks[marks["column"] == name]
     if chosen.empty:
         return
-    ax.plot(chosen["tolerance_pct"], chosen["value"], markeredgecolor=colour, label=PAPER_LABEL, **PAPER_MARKER)
-    headline = chosen[np.isclose(chosen["tolerance_pct"], headline_pct)] if headline_pct is not None else chosen.iloc[:0]
+    ax.plot(
+        chosen["tolerance_pct"], chosen["value"], markeredgecolor=colour, label=PAPER_LABEL, **PAPER_MARKER
+    )
+    headline = (
+        chosen[np.isclose(chosen["tolerance_pct"], headline_pct)]
+        if headline_pct is not None
+        else chosen.iloc[:0]
+    )
     if name == "accuracy_pct" and not headline.empty:
         value = float(headline["value"].iloc[0])
         # Written in the lower right, where the curves (rising with the tolerance) leave room.
@@ -264,13 +276,25 @@ def roughly_right_figure(
                 name = _curve_column(key, population)
                 if name is None or name not in rows:
                     continue
-                ax.plot(rows["tolerance_pct"], rows[name], line, color=colour, marker="o", markersize=3, label=label)
+                ax.plot(
+                    rows["tolerance_pct"],
+                    rows[name],
+                    line,
+                    color=colour,
+                    marker="o",
+                    markersize=3,
+                    label=label,
+                )
                 _interval_band(ax, rows["tolerance_pct"], rows, name, colour)
                 _paper_points(ax, marks[marks["run"] == run], name, colour, headline_pct)
             ax.set_xscale("log")
             ax.set_xlabel("tolerance (%, log scale)")
-            _percent_axis(ax, "share of all predictions (%)" if population == "all" else "share of decoded failures (%)")
-            ax.set_title(f"{titles.get(run, run)}\n{'all test matrices' if population == 'all' else 'decoded failures'}")
+            _percent_axis(
+                ax, "share of all predictions (%)" if population == "all" else "share of decoded failures (%)"
+            )
+            ax.set_title(
+                f"{titles.get(run, run)}\n{'all test matrices' if population == 'all' else 'decoded failures'}"
+            )
     handles = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels()):
@@ -297,11 +321,14 @@ def _clipped_notes(rows: pd.DataFrame, offset: float) -> list[str]:
     the 0.5th and 99.5th percentiles), and how many, so a tall end bin is not read as a mode."""
     quantity = "cond − 1" if offset else "cond"
     notes = []
-    for column, edge, word, sign in (("clipped_low", "bin_left", "first", "≤"), ("clipped_high", "bin_right", "last", "≥")):
+    for column, edge, word, sign in (
+        ("clipped_low", "bin_left", "first", "≤"),
+        ("clipped_high", "bin_right", "last", "≥"),
+    ):
         clipped = int(rows.groupby("outcome", sort=False)[column].first().sum())
         if clipped:
             bound = rows[edge].min() if word == "first" else rows[edge].max()
-            notes.append(f"{word} bin also holds {clipped} values with {quantity} {sign} {10 ** bound:.3g}")
+            notes.append(f"{word} bin also holds {clipped} values with {quantity} {sign} {10**bound:.3g}")
     return notes
 
 
@@ -312,7 +339,13 @@ def _paper_split(ax: Axes, marks: pd.DataFrame, offset: float) -> None:
             continue
         words = {"p98": "98th pct", "p2": "2nd pct"}.get(mark.statistic, mark.statistic)
         label = f"paper: {mark.outcome} {words} {mark.value:g}"
-        ax.axvline(np.log10(mark.value - offset), color=OUTCOME_COLOURS.get(mark.outcome), linestyle="--", linewidth=1, label=label)
+        ax.axvline(
+            np.log10(mark.value - offset),
+            color=OUTCOME_COLOURS.get(mark.outcome),
+            linestyle="--",
+            linewidth=1,
+            label=label,
+        )
 
 
 def condition_histograms_figure(
@@ -333,13 +366,20 @@ def condition_histograms_figure(
         top = 0.0
         for outcome, group in rows.groupby("outcome", sort=False):
             edges = np.append(group["bin_left"].to_numpy(), group["bin_right"].to_numpy()[-1])
-            ax.stairs(group["density"].to_numpy(), edges, color=OUTCOME_COLOURS.get(outcome), label=f"{outcome} (n={int(group['count'].iloc[0])})")
+            ax.stairs(
+                group["density"].to_numpy(),
+                edges,
+                color=OUTCOME_COLOURS.get(outcome),
+                label=f"{outcome} (n={int(group['count'].iloc[0])})",
+            )
             top = max(top, float(group["density"].max()))
         _paper_split(ax, marks[marks["run"] == run], offset)
         _log_ticks(ax, offset)
         ax.set_ylim(0, 1.05 * top if top > 0 else 1)
         ax.set_ylabel("density (per unit of log10)")
-        ax.set_title(f"{titles.get(run, run)}\nof {rows['condition_of'].iloc[0]}, split at {rows['tolerance_pct'].iloc[0]:g} %")
+        ax.set_title(
+            f"{titles.get(run, run)}\nof {rows['condition_of'].iloc[0]}, split at {rows['tolerance_pct'].iloc[0]:g} %"
+        )
         handles, labels = ax.get_legend_handles_labels()
         notes = _clipped_notes(rows, offset)
         entries.append(([*handles, *(Line2D([], [], linestyle="none") for _ in notes)], [*labels, *notes]))
@@ -348,7 +388,9 @@ def condition_histograms_figure(
 
 
 def roc_figure(
-    curves: pd.DataFrame, titles: Mapping[str, str] | None = None, feature_names: Mapping[str, str] | None = None
+    curves: pd.DataFrame,
+    titles: Mapping[str, str] | None = None,
+    feature_names: Mapping[str, str] | None = None,
 ) -> Figure:
     """Per run, held-out ROC curves of the paper's failure predictor and the best other feature,
     AUC and its 95 % interval in the legend (under the panel, where it covers no curve)."""
@@ -371,7 +413,9 @@ def roc_figure(
         ax.set_xlabel("false alarms: correct predictions flagged (%)")
         _percent_axis(ax, "failures caught (%)")
         ax.set_xlim(-2, 102)
-        ax.set_title(f"{titles.get(run, run)}\nheld-out half, failures at {rows['tolerance_pct'].iloc[0]:g} %")
+        ax.set_title(
+            f"{titles.get(run, run)}\nheld-out half, failures at {rows['tolerance_pct'].iloc[0]:g} %"
+        )
         entries.append(ax.get_legend_handles_labels())
     _legends_below(figure, axes, entries)
     return figure
@@ -389,7 +433,9 @@ def _interval_fits(cell_width_pt: float, text: str) -> bool:
     return len(text) * 0.6 * INTERVAL_FONT <= 0.92 * cell_width_pt
 
 
-def ood_heatmap_figure(accuracy: pd.DataFrame, tolerance_pct: float, intervals: pd.DataFrame | None = None) -> Figure:
+def ood_heatmap_figure(
+    accuracy: pd.DataFrame, tolerance_pct: float, intervals: pd.DataFrame | None = None
+) -> Figure:
     """Training spectrum (rows) by test spectrum (columns) accuracy, 0 to 100 %, annotated with
     the value and, where `intervals` has it (train_spectrum, test_spectrum, low, high, in
     percent) and it fits, its 95 % interval; a `seeds` column there names the rows that are means. The in-distribution cells (train ==
@@ -397,7 +443,9 @@ def ood_heatmap_figure(accuracy: pd.DataFrame, tolerance_pct: float, intervals: 
     matrix = accuracy.set_index("train_spectrum")
     values = matrix.to_numpy(dtype=float)
     cell = (1.05, 0.62) if intervals is not None else (0.8, 0.6)
-    figure = Figure(figsize=(1.4 + cell[0] * matrix.shape[1], 0.9 + cell[1] * matrix.shape[0]), layout="constrained")
+    figure = Figure(
+        figsize=(1.4 + cell[0] * matrix.shape[1], 0.9 + cell[1] * matrix.shape[0]), layout="constrained"
+    )
     ax = figure.subplots()
     ax.grid(False)
     image = ax.imshow(values, vmin=0, vmax=100, cmap="viridis", aspect="auto")
@@ -411,12 +459,32 @@ def ood_heatmap_figure(accuracy: pd.DataFrame, tolerance_pct: float, intervals: 
         if not np.isnan(value) and np.isfinite(low) and _interval_fits(72 * cell[0], interval):
             text += f"\n{interval}"
         colour = "white" if np.isnan(value) or value < 60 else "black"
-        ax.text(column, row, text, ha="center", va="center", fontsize=CELL_FONT if "\n" not in text else INTERVAL_FONT, color=colour)
+        ax.text(
+            column,
+            row,
+            text,
+            ha="center",
+            va="center",
+            fontsize=CELL_FONT if "\n" not in text else INTERVAL_FONT,
+            color=colour,
+        )
         if matrix.index[row] == matrix.columns[column]:
-            ax.add_patch(Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="white", linewidth=2))
+            ax.add_patch(
+                Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="white", linewidth=2)
+            )
     ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=30, ha="right")
-    seeds = {} if intervals is None or "seeds" not in intervals else intervals.groupby("train_spectrum")["seeds"].max().to_dict()
-    ax.set_yticks(range(matrix.shape[0]), [f"{name}\n(mean of {seeds[name]} seeds)" if seeds.get(name, 1) > 1 else name for name in matrix.index])
+    seeds = (
+        {}
+        if intervals is None or "seeds" not in intervals
+        else intervals.groupby("train_spectrum")["seeds"].max().to_dict()
+    )
+    ax.set_yticks(
+        range(matrix.shape[0]),
+        [
+            f"{name}\n(mean of {seeds[name]} seeds)" if seeds.get(name, 1) > 1 else name
+            for name in matrix.index
+        ],
+    )
     ax.set_xlabel("test spectrum")
     ax.set_ylabel("training spectrum")
     ax.set_title("outlined: in distribution (trained and tested on the same spectrum)", fontsize=7)
@@ -432,7 +500,9 @@ def _count_unit(largest: float) -> tuple[float, str]:
     return 1.0, "examples"
 
 
-def learning_curves_figure(curves: pd.DataFrame, panel_titles: Sequence[tuple[str, str]], tolerance_pct: float) -> Figure:
+def learning_curves_figure(
+    curves: pd.DataFrame, panel_titles: Sequence[tuple[str, str]], tolerance_pct: float
+) -> Figure:
     """One panel per evaluation set (key, title): accuracy against examples seen, a line per
     training spectrum. Where a spectrum was trained with several seeds (`seeds` > 1) the line is
     their mean and a band spans their min to max (`accuracy_pct_min`, `accuracy_pct_max`)."""
@@ -446,9 +516,21 @@ def learning_curves_figure(curves: pd.DataFrame, panel_titles: Sequence[tuple[st
             colour = SPECTRUM_COLOURS.get(spectrum)
             seeds = int(group["seeds"].max()) if "seeds" in group else 1
             x = group["examples"] / scale
-            ax.plot(x, group["accuracy_pct"], color=colour, label=spectrum if seeds == 1 else f"{spectrum} (mean of {seeds} seeds)")
+            ax.plot(
+                x,
+                group["accuracy_pct"],
+                color=colour,
+                label=spectrum if seeds == 1 else f"{spectrum} (mean of {seeds} seeds)",
+            )
             if seeds > 1:
-                ax.fill_between(x, group["accuracy_pct_min"], group["accuracy_pct_max"], color=colour, alpha=0.2, linewidth=0)
+                ax.fill_between(
+                    x,
+                    group["accuracy_pct_min"],
+                    group["accuracy_pct_max"],
+                    color=colour,
+                    alpha=0.2,
+                    linewidth=0,
+                )
         ax.set_xlabel(f"training examples seen ({unit})")
         _percent_axis(ax, f"accuracy at {tolerance_pct:g} % tolerance (%)")
         ax.set_title(title)

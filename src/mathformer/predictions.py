@@ -96,7 +96,11 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         metadata = json.loads(raw)
     except json.JSONDecodeError:
         metadata = None
-    if not isinstance(metadata, dict) or not isinstance(metadata.get("task"), str) or not _is_size(metadata.get("n")):
+    if (
+        not isinstance(metadata, dict)
+        or not isinstance(metadata.get("task"), str)
+        or not _is_size(metadata.get("n"))
+    ):
         raise ValueError(f"{str(path)!r} has 'mathformer' metadata without a task and a matrix size n")
     return metadata
 
@@ -117,7 +121,9 @@ def load_predictions(
     wanted_lists = tuple(lists)
     missing = [name for name in (*required, *wanted_lists) if name not in names]
     if missing:
-        raise ValueError(f"predictions table {str(path)!r} lacks column(s) {', '.join(missing)}; it has {', '.join(names)}")
+        raise ValueError(
+            f"predictions table {str(path)!r} lacks column(s) {', '.join(missing)}; it has {', '.join(names)}"
+        )
     columns = [name for name in names if name not in LIST_COLUMNS or name in wanted_lists]
     return pq.read_table(path, columns=columns).to_pandas(), metadata
 
@@ -139,4 +145,3 @@ def describe_run(name: str, metadata: dict[str, Any]) -> str:
     tested = metadata.get("spectrum")
     suffix = f", tested on {tested}" if tested and metadata.get("task") != "inversion" else ""
     return f"{name} = {metadata.get('task', '?')} {n}x{n}{suffix}"
-

@@ -71,9 +71,7 @@ def draw_coefficients(
     return rng.normal(0.0, half_width / math.sqrt(3.0), size=shape)
 
 
-def wigner_matrices(
-    count: int, n: int, law: str, coeff_range: float, rng: np.random.Generator
-) -> np.ndarray:
+def wigner_matrices(count: int, n: int, law: str, coeff_range: float, rng: np.random.Generator) -> np.ndarray:
     """Symmetric matrices whose lower triangle (diagonal included) holds i.i.d. coefficients."""
     coefficients = draw_coefficients(law, coeff_range, (count, n, n), rng)
     lower = np.tril(coefficients)
@@ -175,13 +173,9 @@ class Problem:
         n_is_integer = isinstance(self.n, numbers.Integral) and not isinstance(self.n, bool)
         if not n_is_integer or not MIN_DIM <= self.n <= MAX_DIM:
             raise ValueError(f"n must be an integer from {MIN_DIM} to {MAX_DIM}, got {self.n!r}")
-        range_is_real = isinstance(self.coeff_range, numbers.Real) and not isinstance(
-            self.coeff_range, bool
-        )
+        range_is_real = isinstance(self.coeff_range, numbers.Real) and not isinstance(self.coeff_range, bool)
         if not range_is_real or not (math.isfinite(self.coeff_range) and self.coeff_range > 0):
-            raise ValueError(
-                f"coeff_range must be a positive finite number, got {self.coeff_range!r}"
-            )
+            raise ValueError(f"coeff_range must be a positive finite number, got {self.coeff_range!r}")
 
     @property
     def sigma(self) -> float:
@@ -219,16 +213,12 @@ class Problem:
             f"after {MAX_DRAW_ROUNDS} redraw rounds"
         )
 
-    def _draw_round(
-        self, count: int, rng: np.random.Generator
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _draw_round(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw `count` candidate problems; the mask says which ones may be returned."""
         if self.task == "inversion":
             matrices = draw_coefficients(self.law, self.coeff_range, (count, self.n, self.n), rng)
         else:
-            matrices = symmetric_matrices(
-                count, self.n, self.spectrum, self.law, self.coeff_range, rng
-            )
+            matrices = symmetric_matrices(count, self.n, self.spectrum, self.law, self.coeff_range, rng)
         if self.task in _INVERSE_TASKS:
             matrix_inverses, invertible = inverses(matrices)
             return matrices, matrix_inverses, invertible

@@ -49,7 +49,9 @@ class ReportError(ValueError):
     """A notebook of the report failed; the message names it and where its failed copy is."""
 
 
-def run_notebook(source: Path, destination: Path, parameters: Mapping[str, Any], kernel_name: str = KERNEL) -> Any:
+def run_notebook(
+    source: Path, destination: Path, parameters: Mapping[str, Any], kernel_name: str = KERNEL
+) -> Any:
     """Execute `source` with papermill into `destination`, which appears only once the run succeeded.
 
     A notebook that fails is kept beside it as NAME.failed.ipynb, with the error in its cells.
@@ -60,7 +62,11 @@ def run_notebook(source: Path, destination: Path, parameters: Mapping[str, Any],
     try:
         # papermill records the input path in the notebook: relative, it names no machine folder.
         notebook = papermill.execute_notebook(
-            _portable(source), str(running), parameters=dict(parameters), kernel_name=kernel_name, progress_bar=False
+            _portable(source),
+            str(running),
+            parameters=dict(parameters),
+            kernel_name=kernel_name,
+            progress_bar=False,
         )
     except papermill.PapermillExecutionError as err:
         failed = destination.with_name(f"{destination.stem}.failed.ipynb")
@@ -83,7 +89,9 @@ def concatenate(notebooks: list[Any], title: str) -> Any:
     joined.cells.append(nbformat.v4.new_markdown_cell(f"# {title}"))
     for notebook in notebooks:
         joined.cells.extend(
-            copy.deepcopy(cell) for cell in notebook.cells if not PARAMETER_TAGS & set(cell.metadata.get("tags", []))
+            copy.deepcopy(cell)
+            for cell in notebook.cells
+            if not PARAMETER_TAGS & set(cell.metadata.get("tags", []))
         )
     for number, cell in enumerate(joined.cells):
         cell.id = f"cell-{number}"
@@ -148,10 +156,14 @@ def build_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     parameters = {"results_dir": _portable(results), "claims": _portable(claims_path), "scale": scale}
-    executed = [run_notebook(path, out / path.name, parameters, kernel_name) for path in notebook_paths(notebook_dir)]
+    executed = [
+        run_notebook(path, out / path.name, parameters, kernel_name) for path in notebook_paths(notebook_dir)
+    ]
     title = f"mathformer: {scale} scale beside Charton (2022)"
     verdicts = claims_table(claims_path, results, scale)
-    write_table(verdicts, out, "claims", f"The paper's numbers beside this run ({scale} scale), with verdicts")
+    write_table(
+        verdicts, out, "claims", f"The paper's numbers beside this run ({scale} scale), with verdicts"
+    )
     write_metrics(verdicts, scale, out / METRICS_NAME)
     html_path = out / "report.html"
     with atomic_path(html_path) as tmp:
@@ -174,12 +186,17 @@ def write_metrics(verdicts: pd.DataFrame, scale: str, path: str | os.PathLike) -
     A claim with no value at this scale is null (JSON has no NaN).
     """
     from mathformer.analysis.claims import VERDICTS
+
     claims = {
         row.id: {"this_run": None if pd.isna(row.this_run) else float(row.this_run), "verdict": row.verdict}
         for row in verdicts.itertuples()
     }
     counts = verdicts["verdict"].value_counts()
-    document = {"scale": scale, "verdicts": {name: int(counts.get(name, 0)) for name in VERDICTS}, "claims": claims}
+    document = {
+        "scale": scale,
+        "verdicts": {name: int(counts.get(name, 0)) for name in VERDICTS},
+        "claims": claims,
+    }
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(document, indent=2) + "\n")
 
@@ -276,7 +293,8 @@ def _table_markup(frame: pd.DataFrame, table: str | None) -> str:
     numeric = [column for column in frame.columns if _is_numeric(frame[column])]
     places = {column: decimals(table, column, frame[column]) for column in numeric}
     header = "".join(
-        f'<th class="{"num" if column in places else "text"}">{_breakable(str(column))}</th>' for column in shown
+        f'<th class="{"num" if column in places else "text"}">{_breakable(str(column))}</th>'
+        for column in shown
     )
     rows = []
     for _, row in frame.iterrows():
@@ -317,22 +335,38 @@ class Part:
 LAYOUTS: dict[str, tuple[Part, ...]] = {
     "roughly_right": (
         Part("All test matrices", ("run", "n", "tolerance_pct"), ("count", "accuracy_pct", "all_*")),
-        Part("The decoded failures", ("run", "tolerance_pct"), ("failures", "undecoded_failures", "failed_*")),
+        Part(
+            "The decoded failures", ("run", "tolerance_pct"), ("failures", "undecoded_failures", "failed_*")
+        ),
     ),
     "failure_predictors": (
         Part(
             "The held-out split, per run and tolerance",
             ("run", "tolerance_pct"),
             (
-                "n", "task", "train_count", "held_out_count", "undecoded", "held_out_failure_pct",
-                "majority_accuracy_pct", "target_false_alarm_pct",
+                "n",
+                "task",
+                "train_count",
+                "held_out_count",
+                "undecoded",
+                "held_out_failure_pct",
+                "majority_accuracy_pct",
+                "target_false_alarm_pct",
             ),
         ),
         Part(
             "Each predictor, scored on the held-out half",
             ("run", "tolerance_pct"),
-            ("feature_set", "predictor", "features", "auc", "accuracy_pct", "caught_pct", "false_alarm_pct",
-             "weights"),
+            (
+                "feature_set",
+                "predictor",
+                "features",
+                "auc",
+                "accuracy_pct",
+                "caught_pct",
+                "false_alarm_pct",
+                "weights",
+            ),
         ),
     ),
     "condition_numbers": (
@@ -400,7 +434,8 @@ def _generic_layout(frame: pd.DataFrame) -> tuple[Part, ...]:
     size = MAX_COLUMNS - len(keys)
     chunks = [tuple(rest[start : start + size]) for start in range(0, len(rest), size)]
     return tuple(
-        Part(f"Columns {number + 1} of {len(chunks)}", tuple(keys), chunk) for number, chunk in enumerate(chunks)
+        Part(f"Columns {number + 1} of {len(chunks)}", tuple(keys), chunk)
+        for number, chunk in enumerate(chunks)
     )
 
 
@@ -409,7 +444,8 @@ def frame_html(frame: pd.DataFrame, table: str | None = None, layout: bool = Tru
     cut into parts by its layout (LAYOUTS) when `layout`, else only when too wide."""
     parts = table_parts(frame, table if layout else None)
     return "".join(
-        (f"<h5>{html.escape(title)}</h5>" if title else "") + _table_markup(part, table) for title, part in parts
+        (f"<h5>{html.escape(title)}</h5>" if title else "") + _table_markup(part, table)
+        for title, part in parts
     )
 
 
@@ -560,7 +596,7 @@ def headline(verdicts: pd.DataFrame, scale: str, result: str, title: str, claim_
         f"{html.escape(VERDICT_WORDS[chosen.verdict])}.</strong> "
         f"This run: <strong>{html.escape(claim_value(chosen.this_run, chosen.unit))}</strong>; "
         f"the paper: {html.escape(_paper_value(chosen.paper, chosen.unit))}. "
-        f"<span class=\"claim\">{html.escape(_sentence(chosen.description))} [{html.escape(str(chosen.name))}]</span>"
+        f'<span class="claim">{html.escape(_sentence(chosen.description))} [{html.escape(str(chosen.name))}]</span>'
         + (f" {html.escape(why)}" if why else "")
         + "</p>"
     )
@@ -576,5 +612,7 @@ def claims_view(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The claims table as the report prints it: each value in its claim's unit, as text."""
     view = verdicts.copy()
     view["paper"] = [_paper_value(value, unit) for value, unit in zip(verdicts["paper"], verdicts["unit"])]
-    view["this_run"] = [claim_value(value, unit) for value, unit in zip(verdicts["this_run"], verdicts["unit"])]
+    view["this_run"] = [
+        claim_value(value, unit) for value, unit in zip(verdicts["this_run"], verdicts["unit"])
+    ]
     return view.drop(columns="unit")

@@ -34,7 +34,10 @@ def summarise(table: pd.DataFrame | pa.Table) -> dict[str, Any]:
     errors = table["error"].to_numpy(dtype=np.float64)
     shares = accuracy(errors, TOLERANCES)
     count = len(table)
-    intervals = {str(tol): [float(bound) for bound in wilson(round(share * count), count)] for tol, share in shares.items()}
+    intervals = {
+        str(tol): [float(bound) for bound in wilson(round(share * count), count)]
+        for tol, share in shares.items()
+    }
     return {
         "count": int(count),
         "decoded": int(table["decoded"].sum()),
@@ -66,7 +69,9 @@ def _at_tolerance(summary: Mapping[str, Any], key: str, tolerance: float) -> Any
     for text, value in summary.get(key, {}).items():
         if math.isclose(float(text), tolerance):
             return value
-    raise ValueError(f"summary of run {summary.get('run')!r} has no {key} at tolerance {tolerance}; it has {', '.join(summary.get(key, {}))}")
+    raise ValueError(
+        f"summary of run {summary.get('run')!r} has no {key} at tolerance {tolerance}; it has {', '.join(summary.get(key, {}))}"
+    )
 
 
 def summary_accuracy(summary: Mapping[str, Any], tolerance: float) -> float:

@@ -38,6 +38,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
+from mathformer import run_files
 from mathformer.checkpoints import TrainState, open_checkpoint, restore, save_checkpoint
 from mathformer.config import RunConfig
 from mathformer.data import Dataset, TrainingStream, load_dataset
@@ -46,7 +47,6 @@ from mathformer.files import atomic_path, versions
 from mathformer.model import Seq2Seq
 from mathformer.model_files import cpu_copy, initialise_from, model_file_contents
 from mathformer.model_files import save as save_torch
-from mathformer import run_files
 from mathformer.progress import TrainingProgress
 from mathformer.train_log import VALID, accuracy_column, write_log
 from mathformer.validation import EvalSet, load_eval_sets, score_eval_sets
@@ -110,7 +110,9 @@ def _interrupt_flag() -> Iterator[list[str]]:
     previous = {}
     try:
         for signum in INTERRUPT_SIGNALS:
-            previous[signum] = signal.signal(signum, lambda num, frame: received.append(signal.Signals(num).name))
+            previous[signum] = signal.signal(
+                signum, lambda num, frame: received.append(signal.Signals(num).name)
+            )
     except ValueError:  # not the main thread: signals cannot be caught here
         pass
     try:
@@ -209,7 +211,11 @@ class _Trainer:
         if self.workers == 0:  # on a 2-core CPU a worker only competes with the compute threads
             return iter(stream)
         loader = DataLoader(
-            stream, batch_size=None, num_workers=self.workers, pin_memory=self.device.type == "cuda", prefetch_factor=4
+            stream,
+            batch_size=None,
+            num_workers=self.workers,
+            pin_memory=self.device.type == "cuda",
+            prefetch_factor=4,
         )
         return iter(loader)
 
@@ -311,7 +317,11 @@ class _Trainer:
     def write_log(self) -> None:
         # The sets scored may change when a run resumes: the log keeps the current sets' columns,
         # blank where an earlier epoch did not score that set.
-        write_log(self.state.log_rows, [eval_set.name for eval_set in self.eval_sets[1:]], self.run_dir / run_files.TRAIN_LOG)
+        write_log(
+            self.state.log_rows,
+            [eval_set.name for eval_set in self.eval_sets[1:]],
+            self.run_dir / run_files.TRAIN_LOG,
+        )
 
     def run(self, progress: TrainingProgress) -> None:
         try:
@@ -335,7 +345,9 @@ class _Trainer:
                         self.save_checkpoint()
         finally:
             progress.close()
-        progress.line(f"stopped ({self.state.stop_reason}) after {self.state.step * self.cfg.batch_size} examples")
+        progress.line(
+            f"stopped ({self.state.stop_reason}) after {self.state.step * self.cfg.batch_size} examples"
+        )
 
     def write_outputs(self, warning: str | None = None) -> Path:
         """weak.pt (if asked), then model.pt last: its presence means the run is complete."""
@@ -398,7 +410,9 @@ def train(
             raise ValueError(f"threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
     if workers < 0 or eval_batch_size < 1:
-        raise ValueError(f"workers must be >= 0 and eval_batch_size >= 1, got {workers} and {eval_batch_size}")
+        raise ValueError(
+            f"workers must be >= 0 and eval_batch_size >= 1, got {workers} and {eval_batch_size}"
+        )
     run_dir = Path(run_dir)
     resolve_precision(cfg.precision, resolve_device(device))
     eval_sets = load_eval_sets(cfg, valid, tests or {})
@@ -450,7 +464,9 @@ def _run_lock(run_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise ValueError(f"{run_dir} is being trained by {holder}; wait for it to end or use another run directory") from None
+            raise ValueError(
+                f"{run_dir} is being trained by {holder}; wait for it to end or use another run directory"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"process {os.getpid()}\n")

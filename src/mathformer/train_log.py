@@ -45,7 +45,9 @@ def log_columns(test_names: Iterable[str]) -> list[str]:
     return columns
 
 
-def write_log(rows: Iterable[Mapping[str, float]], test_names: Iterable[str], path: str | os.PathLike) -> None:
+def write_log(
+    rows: Iterable[Mapping[str, float]], test_names: Iterable[str], path: str | os.PathLike
+) -> None:
     """Write the log atomically; a set a row did not score (added on resume) is a blank cell."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=log_columns(test_names), restval="", extrasaction="ignore")

@@ -32,13 +32,17 @@ def load_eval_sets(cfg: RunConfig, valid: str | Path, tests: Mapping[str, str | 
     """The validation set first, then the named test sets; all must be this run's task and n."""
     for name in tests:
         if not name.isidentifier() or name == VALID:
-            raise ValueError(f"test set name {name!r} must be a word (letters, digits, _) other than {VALID!r}")
+            raise ValueError(
+                f"test set name {name!r} must be a word (letters, digits, _) other than {VALID!r}"
+            )
     vocab = cfg.vocabulary()
     sets = []
     for name, path in {VALID: valid, **tests}.items():
         data = load_dataset(path)
         if (data.problem.task, data.problem.n) != (cfg.task, cfg.n):
-            raise ValueError(f"{path} holds {data.problem.task} with n={data.problem.n}, but this run trains {cfg.task} with n={cfg.n}")
+            raise ValueError(
+                f"{path} holds {data.problem.task} with n={data.problem.n}, but this run trains {cfg.task} with n={cfg.n}"
+            )
         sets.append(EvalSet(name, data, vocab.read_source(data.inputs)))
     return sets
 
@@ -51,7 +55,14 @@ def score_eval_sets(
     for eval_set in eval_sets:
         data = eval_set.data
         values, decoded = decode_test_set(
-            model, vocab, data.inputs, data.problem.target_shape, 1, batch_size, progress=False, precision=precision
+            model,
+            vocab,
+            data.inputs,
+            data.problem.target_shape,
+            1,
+            batch_size,
+            progress=False,
+            precision=precision,
         )
         # Scored against the matrix the model read, as the paper scores it.
         errors = task_error(data.problem.task, eval_set.read_inputs, values, decoded, data.targets)

@@ -14,7 +14,6 @@ from mathformer.config import OPERATIONAL_FIELDS, RunConfig
 from mathformer.data import dataset_seed
 from mathformer.problems import LAWS, SPECTRA, TASKS
 
-
 SCALE = config["scale"]
 
 
@@ -208,7 +207,9 @@ def get_monitored_sets(wildcards) -> list[str]:
 
 
 def get_monitor_flags(wildcards) -> str:
-    return " ".join(f"--test {shlex.quote(f'{test}={path}')}" for test, path in monitored_sets(wildcards.run).items())
+    return " ".join(
+        f"--test {shlex.quote(f'{test}={path}')}" for test, path in monitored_sets(wildcards.run).items()
+    )
 
 
 def option_flag(name: str, value) -> str:
@@ -246,10 +247,10 @@ def get_run_dir(wildcards, output) -> str:
     return str(Path(output.model).parent)
 
 
-
-
 def all_models() -> list[str]:
-    return [f"results/{SCALE}/models/{name}/{weights}.pt" for name in RUNS for weights in evaluated_models(name)]
+    return [
+        f"results/{SCALE}/models/{name}/{weights}.pt" for name in RUNS for weights in evaluated_models(name)
+    ]
 
 
 # ---- evaluation ------------------------------------------------------------------------------
@@ -298,7 +299,9 @@ def get_predictability_inputs(wildcards) -> dict[str, str]:
 def get_run_flags(wildcards, input) -> str:
     """`--run LABEL=PREDICTIONS` for every named input (the labels come from the input function),
     less `_claims`, the claims file (no run label starts with '_')."""
-    return " ".join(f"--run {shlex.quote(f'{label}={path}')}" for label, path in input.items() if label != "_claims")
+    return " ".join(
+        f"--run {shlex.quote(f'{label}={path}')}" for label, path in input.items() if label != "_claims"
+    )
 
 
 def ood_summaries() -> dict[str, str]:
@@ -329,7 +332,9 @@ def get_ood_flags(wildcards) -> str:
 
 
 def get_training_flags(wildcards) -> str:
-    return " ".join(f"--model {shlex.quote(f'{name}=results/{wildcards.scale}/models/{name}')}" for name in RUNS)
+    return " ".join(
+        f"--model {shlex.quote(f'{name}=results/{wildcards.scale}/models/{name}')}" for name in RUNS
+    )
 
 
 def scheduled_analyses() -> list[str]:
@@ -384,4 +389,3 @@ def analysis_files(analysis: str) -> dict:
             path = report(path, category=analysis_outputs_of.CATEGORIES[analysis], labels=labels)
         named[key] = path
     return named
-

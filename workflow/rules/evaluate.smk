@@ -13,18 +13,18 @@ rule evaluate:
         "logs/{scale}/evaluate/{run}/{weights}/{spectrum}_{role}.log",
     benchmark:
         "benchmarks/{scale}/evaluate/{run}/{weights}/{spectrum}_{role}.tsv"
-    params:
-        beam=config["evaluation"]["beam_size"],
-    threads: 4
-    resources:
-        gpu=1,
-        device="auto",  # a resource, not a param: see rule train
+    wildcard_constraints:
+        role="test|ood",
     # On a cluster the evaluations are many short GPU jobs: profiles/slurm bundles them into few
     # SLURM jobs (group-components), so they do not each wait in the queue. Locally, no effect.
     group:
         "evaluation"
-    wildcard_constraints:
-        role="test|ood",
+    threads: 4
+    resources:
+        gpu=1,
+        device="auto",  # a resource, not a param: see rule train
+    params:
+        beam=config["evaluation"]["beam_size"],
     shell:
         "mathformer evaluate --model {input.model:q} --data {input.data:q}"
         " -o {output.predictions:q} --summary {output.summary:q}"

@@ -14,10 +14,8 @@ rule train:
         "logs/{scale}/train/{run}.log",
     benchmark:
         "benchmarks/{scale}/train/{run}.tsv"
-    params:
-        run_dir=get_run_dir,
-        options=get_train_options,
-        monitor=get_monitor_flags,
+    wildcard_constraints:
+        run=alternatives(name for name in RUNS if not keeps_weak(name)),
     threads: 8
     # Operational settings are resources, which Snakemake does not watch: as params, a switch of
     # profile (device) or of checkpoint interval would retrain every model. profiles/cpu sets
@@ -26,8 +24,10 @@ rule train:
         gpu=1,
         device="auto",
         checkpoint_minutes=get_checkpoint_minutes,
-    wildcard_constraints:
-        run=alternatives(name for name in RUNS if not keeps_weak(name)),
+    params:
+        run_dir=get_run_dir,
+        options=get_train_options,
+        monitor=get_monitor_flags,
     shell:
         "mathformer train {params.run_dir:q} {params.options} --valid {input.valid:q} {params.monitor}"
         " --checkpoint-minutes {resources.checkpoint_minutes} --device {resources.device}"

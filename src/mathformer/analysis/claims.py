@@ -61,7 +61,11 @@ def _parse_rule(claim_id: str, rule: Mapping[str, Any]) -> dict[str, Any]:
     for bound in ("reproduced", "partly"):
         if not isinstance(rule.get(bound), (int, float)):
             raise ValueError(f"claim {claim_id!r}: rule needs a number '{bound}', got {rule.get(bound)!r}")
-    looser = rule["partly"] >= rule["reproduced"] if kind in ("within", "within_relative", "at_most") else rule["partly"] <= rule["reproduced"]
+    looser = (
+        rule["partly"] >= rule["reproduced"]
+        if kind in ("within", "within_relative", "at_most")
+        else rule["partly"] <= rule["reproduced"]
+    )
     if not looser:
         raise ValueError(f"claim {claim_id!r}: the 'partly' bound must be looser than the 'reproduced' bound")
     return dict(rule)
@@ -92,7 +96,9 @@ def parse_claim(entry: Mapping[str, Any]) -> Claim:
     if sorted(testable) not in ([], sorted(TESTABLE_KEYS)) or not isinstance(testable.get("min_n", 0), int):
         raise ValueError(f"claim {claim_id!r}: 'testable' needs min_n (an integer) and why, got {testable!r}")
     if rule["kind"] in ("within", "within_relative") and not isinstance(entry["paper"], (int, float)):
-        raise ValueError(f"claim {claim_id!r}: a '{rule['kind']}' rule needs a numeric paper value, got {entry['paper']!r}")
+        raise ValueError(
+            f"claim {claim_id!r}: a '{rule['kind']}' rule needs a numeric paper value, got {entry['paper']!r}"
+        )
     return Claim(
         id=str(claim_id),
         experiment=str(entry["experiment"]),
@@ -130,7 +136,11 @@ def load_claims(path: str | os.PathLike) -> tuple[dict[str, dict[str, str]], lis
 
 
 def _matches(column: pd.Series, wanted: object) -> pd.Series:
-    if isinstance(wanted, (int, float)) and not isinstance(wanted, bool) and pd.api.types.is_numeric_dtype(column):
+    if (
+        isinstance(wanted, (int, float))
+        and not isinstance(wanted, bool)
+        and pd.api.types.is_numeric_dtype(column)
+    ):
         return pd.Series(np.isclose(column.to_numpy(dtype=np.float64), float(wanted)), index=column.index)
     return column.astype(str) == str(wanted)
 
@@ -170,7 +180,9 @@ def reduce_cells(cells: np.ndarray, reduction: str | None, claim_id: str) -> flo
         return math.nan
     if reduction is None:
         if cells.size > 1:
-            raise ValueError(f"claim {claim_id!r} selects {cells.size} cells; narrow 'where' or add a 'reduce'")
+            raise ValueError(
+                f"claim {claim_id!r} selects {cells.size} cells; narrow 'where' or add a 'reduce'"
+            )
         return float(cells[0])
     if reduction == "ratio_max_min":
         return float(cells.max() / cells.min()) if cells.min() > 0 else math.nan
@@ -184,7 +196,9 @@ def measure(claim: Claim, tables_dir: str | os.PathLike, runs: Mapping[str, str]
     if not path.is_file():
         return math.nan, False
     table = pd.read_csv(path)
-    return reduce_cells(select_cells(claim, table, runs), claim.reduce, claim.id), too_small(claim, table, runs)
+    return reduce_cells(select_cells(claim, table, runs), claim.reduce, claim.id), too_small(
+        claim, table, runs
+    )
 
 
 # ---------------------------------------------------------------- judging
@@ -243,7 +257,9 @@ def claims_table(claims_path: str | os.PathLike, results_dir: str | os.PathLike,
                 "paper": claim.paper,
                 "this_run": measured,
                 "verdict": "not testable" if untestable else judge(claim.rule, measured, claim.paper),
-                "rule": f"not testable below n = {claim.min_n}: {claim.untestable_why}" if untestable else rule,
+                "rule": f"not testable below n = {claim.min_n}: {claim.untestable_why}"
+                if untestable
+                else rule,
             }
         )
     return pd.DataFrame(rows)

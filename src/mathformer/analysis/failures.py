@@ -28,8 +28,14 @@ from mathformer import plots
 from mathformer.analysis.claims import PaperValue, paper_values
 from mathformer.analysis.training import SEEDED_RUN
 from mathformer.intervals import auc, bootstrap, wilson
-from mathformer.predictions import CONFIDENCE_COLUMNS, describe_run, load_predictions, read_metadata, stack_column
 from mathformer.metrics import condition_number
+from mathformer.predictions import (
+    CONFIDENCE_COLUMNS,
+    describe_run,
+    load_predictions,
+    read_metadata,
+    stack_column,
+)
 from mathformer.tables import write_table
 
 # Result 1 reads accuracy as a curve: the paper's six tolerances and the gaps between them.
@@ -107,7 +113,9 @@ def _percent(part: np.ndarray | float, whole: np.ndarray | float) -> np.ndarray 
 
 def _check_task(task: str, allowed: Sequence[str], what: str) -> None:
     if task not in allowed:
-        raise ValueError(f"{what} needs a predictions table of task {' or '.join(allowed)}, got task {task!r}")
+        raise ValueError(
+            f"{what} needs a predictions table of task {' or '.join(allowed)}, got task {task!r}"
+        )
 
 
 # ---------------------------------------------------------------- result 1: roughly right
@@ -131,7 +139,8 @@ def roughly_right_table(
     failed = failed_at(frame["error"].to_numpy()[:, None], tol)
     decoded = frame["decoded"].to_numpy(dtype=bool)[:, None]
     right = {
-        part: frame[column].to_numpy(dtype=np.float64)[:, None] < tol for part, column in ROUGHLY_RIGHT_PARTS.items()
+        part: frame[column].to_numpy(dtype=np.float64)[:, None] < tol
+        for part, column in ROUGHLY_RIGHT_PARTS.items()
     }
     right["eigenvalues_norms"] = right["eigenvalues"] & right["norms"]
     right["eigenvalues_norms_orthogonal"] = right["eigenvalues_norms"] & right["orthogonal"]
@@ -182,11 +191,22 @@ def outcome_statistics(values: np.ndarray, failed: np.ndarray) -> pd.DataFrame:
         chosen = values[mask]
         chosen = chosen[~np.isnan(chosen)]
         if chosen.size == 0:
-            rows.append({"outcome": outcome, "count": 0} | {name: np.nan for name in STATISTICS[1:] + BOUNDED})
+            rows.append(
+                {"outcome": outcome, "count": 0} | {name: np.nan for name in STATISTICS[1:] + BOUNDED}
+            )
             continue
         mean, p2, p98 = _mean_and_tails(chosen)
         low, high = bootstrap(_mean_and_tails, chosen)
-        row = {"outcome": outcome, "count": chosen.size, "mean": mean, "median": np.quantile(chosen, 0.5, method="nearest"), "p2": p2, "p98": p98, "min": chosen.min(), "max": chosen.max()}
+        row = {
+            "outcome": outcome,
+            "count": chosen.size,
+            "mean": mean,
+            "median": np.quantile(chosen, 0.5, method="nearest"),
+            "p2": p2,
+            "p98": p98,
+            "min": chosen.min(),
+            "max": chosen.max(),
+        }
         for i, name in enumerate(("mean", "p2", "p98")):
             row[f"{name}_low"], row[f"{name}_high"] = low[i], high[i]
         rows.append(row)
@@ -228,7 +248,9 @@ def condition_number_table(
     return _statistics_by_tolerance(frame, column, keys, tolerances)
 
 
-def inverse_distance_table(frame: pd.DataFrame, run: str, tolerances: Sequence[float] = SPLIT_TOLERANCES) -> pd.DataFrame:
+def inverse_distance_table(
+    frame: pd.DataFrame, run: str, tolerances: Sequence[float] = SPLIT_TOLERANCES
+) -> pd.DataFrame:
     """For inversion: statistics of sum|P - M^-1| / sum|M^-1| for correct vs failed predictions."""
     return _statistics_by_tolerance(frame, "inverse_distance", {"run": run}, tolerances)
 
@@ -247,7 +269,11 @@ def with_prediction_features(frame: pd.DataFrame, task: str, n: int) -> pd.DataF
 
 
 def condition_histogram(
-    frame: pd.DataFrame, task: str, run: str, tolerance: float = SPLIT_TOLERANCES[0], bins: int = HISTOGRAM_BINS
+    frame: pd.DataFrame,
+    task: str,
+    run: str,
+    tolerance: float = SPLIT_TOLERANCES[0],
+    bins: int = HISTOGRAM_BINS,
 ) -> pd.DataFrame:
     """Densities of log condition number for correct and failed predictions, on shared bins.
 
@@ -263,7 +289,11 @@ def condition_histogram(
     """
     column, of = CONDITION_OF[task]
     frame = _decoded(frame)
-    offset, quantity = (1.0, f"log10 (condition number - 1) of {of}") if task == "eigenvectors" else (0.0, f"log10 condition number of {of}")
+    offset, quantity = (
+        (1.0, f"log10 (condition number - 1) of {of}")
+        if task == "eigenvectors"
+        else (0.0, f"log10 condition number of {of}")
+    )
     values = frame[column].to_numpy(dtype=np.float64) - offset
     failed = failed_at(frame["error"].to_numpy(), tolerance)
     usable = np.isfinite(values)
@@ -280,10 +310,19 @@ def condition_histogram(
         if not chosen.any():
             continue
         density, _ = np.histogram(clipped[chosen], bins=edges, density=True)
-        beyond = {"clipped_low": int((logs[chosen] < edges[0]).sum()), "clipped_high": int((logs[chosen] > edges[-1]).sum())}
+        beyond = {
+            "clipped_low": int((logs[chosen] < edges[0]).sum()),
+            "clipped_high": int((logs[chosen] > edges[-1]).sum()),
+        }
         bin_columns = {"bin_left": edges[:-1], "bin_right": edges[1:], "density": density}
         parts.append(pd.DataFrame({"outcome": outcome, "count": int(chosen.sum())} | bin_columns | beyond))
-    keys = {"run": run, "quantity": quantity, "condition_of": of, "offset": offset, "tolerance_pct": 100 * tolerance}
+    keys = {
+        "run": run,
+        "quantity": quantity,
+        "condition_of": of,
+        "offset": offset,
+        "tolerance_pct": 100 * tolerance,
+    }
     table = pd.concat(parts, ignore_index=True).assign(**keys)
     return table[HISTOGRAM_COLUMNS]
 
@@ -385,7 +424,9 @@ class _Split:
         return self.features[:, [self.names.index(name) for name in used]]
 
     def score(self, scores: tuple[np.ndarray, np.ndarray], false_alarm_rate: float) -> Score:
-        return score_predictor(scores[0], self.labels[self.train], scores[1], self.labels[self.test], false_alarm_rate)
+        return score_predictor(
+            scores[0], self.labels[self.train], scores[1], self.labels[self.test], false_alarm_rate
+        )
 
 
 def _feature_sets(decoded: pd.DataFrame, task: str) -> dict[str, list[str]]:
@@ -453,8 +494,12 @@ def failure_predictors(
         return pd.DataFrame(), pd.DataFrame()
     feature_sets = _feature_sets(decoded, task)
     names = list(dict.fromkeys(name for used in feature_sets.values() for name in used))
-    train, test = train_test_split(np.arange(len(decoded)), test_size=held_out_share, random_state=seed, stratify=labels)
-    split = _Split(names, _impute_with_train_medians(log_features(decoded, names), train), labels, train, test)
+    train, test = train_test_split(
+        np.arange(len(decoded)), test_size=held_out_share, random_state=seed, stratify=labels
+    )
+    split = _Split(
+        names, _impute_with_train_medians(log_features(decoded, names), train), labels, train, test
+    )
     common = {
         "run": run,
         "task": task,
@@ -470,7 +515,9 @@ def failure_predictors(
         # A combined set only adds its logistic model: its features are scored alone in theirs.
         for name in used if feature_set in SINGLE_FEATURE_SETS else ():
             train_auc, score = _threshold_predictor(split, name, false_alarm_rate)
-            rows.append(common | _predictor_row(feature_set, "threshold", [name], score, false_alarm_rate, ""))
+            rows.append(
+                common | _predictor_row(feature_set, "threshold", [name], score, false_alarm_rate, "")
+            )
             thresholds.append((name, train_auc, score))
         score, weights = _logistic_predictor(split, used, false_alarm_rate)
         rows.append(common | _predictor_row(feature_set, "logistic", used, score, false_alarm_rate, weights))
@@ -576,7 +623,9 @@ def _accuracy_pct(frame: pd.DataFrame, tolerance: float = SPLIT_TOLERANCES[0]) -
     return float(100 * np.mean(~failed_at(frame["error"].to_numpy(), tolerance)))
 
 
-def _paper_values(claims: str | os.PathLike | None, out_dir: str | os.PathLike, scale: str | None, table: str) -> list[PaperValue]:
+def _paper_values(
+    claims: str | os.PathLike | None, out_dir: str | os.PathLike, scale: str | None, table: str
+) -> list[PaperValue]:
     """The paper's numeric values about `table`, for the figures; none without a claims file.
     The scale names the runs (claims map roles to run names per scale): by default the name of
     the results folder, as in the report."""
@@ -588,7 +637,12 @@ def _paper_values(claims: str | os.PathLike | None, out_dir: str | os.PathLike, 
 def roughly_right_marks(values: Sequence[PaperValue]) -> pd.DataFrame:
     """The paper's points on the roughly-right curves: run, column, tolerance_pct, value."""
     rows = [
-        {"run": value.run, "column": value.statistic, "tolerance_pct": float(value.where["tolerance_pct"]), "value": value.value}
+        {
+            "run": value.run,
+            "column": value.statistic,
+            "tolerance_pct": float(value.where["tolerance_pct"]),
+            "value": value.value,
+        }
         for value in values
         if set(value.where) == {"tolerance_pct"}
     ]
@@ -599,7 +653,12 @@ def condition_marks(values: Sequence[PaperValue], tolerance: float = SPLIT_TOLER
     """The paper's split of condition numbers at `tolerance` (98th percentile of the correct,
     2nd of the failed predictions), for the histograms: run, outcome, statistic, value."""
     rows = [
-        {"run": value.run, "outcome": value.where["outcome"], "statistic": value.statistic, "value": value.value}
+        {
+            "run": value.run,
+            "outcome": value.where["outcome"],
+            "statistic": value.statistic,
+            "value": value.value,
+        }
         for value in values
         if np.isclose(float(value.where.get("tolerance_pct", np.nan)), 100 * tolerance)
         and SPLIT_STATISTICS.get(value.where.get("outcome")) == value.statistic
@@ -622,7 +681,9 @@ def roughly_right(
     parts, labels, titles, metadata_list = [], [], {}, []
     for name, path in runs.items():
         # The task first: a table of another task lacks the columns, and the task says why.
-        _check_task(read_metadata(path).get("task"), ("eigenvectors",), f"roughly-right run {name!r} ({path})")
+        _check_task(
+            read_metadata(path).get("task"), ("eigenvectors",), f"roughly-right run {name!r} ({path})"
+        )
         frame, metadata = load_predictions(path, required=("error", "decoded", *ROUGHLY_RIGHT_PARTS.values()))
         parts.append(_with_size(roughly_right_table(frame, name), metadata))
         labels.append(describe_run(name, metadata))
@@ -630,7 +691,10 @@ def roughly_right(
         metadata_list.append(metadata)
     table = pd.concat(parts, ignore_index=True)
     out = Path(out_dir)
-    caption = _caption("Roughly right: accuracy, and the share of predictions whose eigenvalues, eigenvector norms and orthogonality are right, against tolerance", labels)
+    caption = _caption(
+        "Roughly right: accuracy, and the share of predictions whose eigenvalues, eigenvector norms and orthogonality are right, against tolerance",
+        labels,
+    )
     marks = roughly_right_marks(_paper_values(claims, out_dir, scale, "roughly_right"))
     with plots.style():
         # Drawn before anything is written.
@@ -642,7 +706,9 @@ def roughly_right(
 
 def _figure_caption(caption: str, metadata: Sequence[Mapping[str, object]]) -> str:
     """A failure figure's caption: what the titles' percentages are, and what a weak snapshot is if one is shown."""
-    return f"{caption} {TITLE_NOTE}." + (f" {WEAK_NOTE}." if any(is_weak(entry) for entry in metadata) else "")
+    return f"{caption} {TITLE_NOTE}." + (
+        f" {WEAK_NOTE}." if any(is_weak(entry) for entry in metadata) else ""
+    )
 
 
 def predictability(
@@ -668,7 +734,9 @@ def predictability(
         metadata = read_metadata(path)
         task = metadata.get("task")
         _check_task(task, tuple(CONDITION_OF), f"predictability run {name!r} ({path})")
-        frame, _ = load_predictions(path, required=_stored_columns(task), lists=("prediction",) if task in INVERSE_TASKS else ())
+        frame, _ = load_predictions(
+            path, required=_stored_columns(task), lists=("prediction",) if task in INVERSE_TASKS else ()
+        )
         frame = with_prediction_features(frame, task, int(metadata["n"]))
         labels.append(describe_run(name, metadata))
         titles[name] = run_title(name, metadata, _accuracy_pct(frame))
@@ -685,7 +753,9 @@ def predictability(
     tables = {
         "condition_numbers": pd.concat(conditions, ignore_index=True),
         "failure_predictors": _concat_or_empty(predictors, PREDICTOR_COLUMNS),
-        "inverse_distance": _concat_or_empty(distances, ["run", "tolerance_pct", "outcome", *STATISTICS, *BOUNDED, "undecoded"]),
+        "inverse_distance": _concat_or_empty(
+            distances, ["run", "tolerance_pct", "outcome", *STATISTICS, *BOUNDED, "undecoded"]
+        ),
     }
     out = Path(out_dir)
     captions = {
@@ -699,8 +769,13 @@ def predictability(
         # Figures drawn before anything is written: a failure leaves no half-updated results.
         figures = {
             "condition_histograms": (
-                plots.condition_histograms_figure(_concat_or_empty(histograms, HISTOGRAM_COLUMNS), titles, marks),
-                _caption(f"Condition numbers of correct and failed predictions at {100 * SPLIT_TOLERANCES[0]:g} % tolerance", labels),
+                plots.condition_histograms_figure(
+                    _concat_or_empty(histograms, HISTOGRAM_COLUMNS), titles, marks
+                ),
+                _caption(
+                    f"Condition numbers of correct and failed predictions at {100 * SPLIT_TOLERANCES[0]:g} % tolerance",
+                    labels,
+                ),
             ),
             "roc_curves": (
                 plots.roc_figure(_concat_or_empty(curves, []), titles, FEATURE_NAMES),
@@ -744,4 +819,6 @@ def _stored_columns(task: str) -> tuple[str, ...]:
     """The predictions-table columns `predictability` reads for a task (pred_inverse_cond it computes)."""
     stored = [name for name in PREDICTION_FEATURES[task] if name != "pred_inverse_cond"]
     extra = ["inverse_distance"] if task in INVERSE_TASKS else []
-    return tuple(dict.fromkeys(["error", "decoded", *PROBLEM_FEATURES, CONDITION_OF[task][0], *stored, *extra]))
+    return tuple(
+        dict.fromkeys(["error", "decoded", *PROBLEM_FEATURES, CONDITION_OF[task][0], *stored, *extra])
+    )

@@ -64,7 +64,10 @@ def spectrum_names(runs: Iterable[str]) -> dict[str, str]:
     are set aside while shortening, or the seeds of one spectrum alone would shorten to 's0', 's1'."""
     split = {run: split_seed(run) for run in dict.fromkeys(runs)}
     short = short_names(group for group, _ in split.values())
-    return {run: short[group] if seed is None else seeded_run_name(short[group], seed) for run, (group, seed) in split.items()}
+    return {
+        run: short[group] if seed is None else seeded_run_name(short[group], seed)
+        for run, (group, seed) in split.items()
+    }
 
 
 # ---------------------------------------------------------------- the 7 x 7 table
@@ -80,7 +83,10 @@ def accuracy_matrix(summaries: Mapping[tuple[str, str], Mapping[str, Any]], tole
     if not summaries:
         raise ValueError("the OOD table needs at least one summary (TRAIN/TEST=SUMMARY.json)")
     cells = pd.DataFrame(
-        [(split_seed(train)[0], test, 100 * summary_accuracy(summary, tolerance)) for (train, test), summary in summaries.items()],
+        [
+            (split_seed(train)[0], test, 100 * summary_accuracy(summary, tolerance))
+            for (train, test), summary in summaries.items()
+        ],
         columns=["train", "test", "accuracy_pct"],
     )
     matrix = cells.groupby(["train", "test"], sort=False)["accuracy_pct"].mean().unstack()
@@ -96,7 +102,9 @@ INTERVAL_COLUMNS = [
 ]  # fmt: skip
 
 
-def accuracy_intervals(summaries: Mapping[tuple[str, str], Mapping[str, Any]], tolerance: float) -> pd.DataFrame:
+def accuracy_intervals(
+    summaries: Mapping[tuple[str, str], Mapping[str, Any]], tolerance: float
+) -> pd.DataFrame:
     """The cells of `accuracy_matrix` as rows, one per training run (and seed), with the test-set
     size and the 95 % Wilson interval the summary stores: train_spectrum, seed (blank for a run
     of one seed), test_spectrum, count, accuracy_pct, accuracy_pct_low, accuracy_pct_high.
@@ -116,7 +124,9 @@ def accuracy_intervals(summaries: Mapping[tuple[str, str], Mapping[str, Any]], t
         )  # fmt: skip
     table = pd.DataFrame(rows).astype({"seed": "Int64"})
     table = pd.concat([table, _seed_spread(table)], axis=1)
-    order = {name: i for i, name in enumerate(spectrum_order([*table["train_spectrum"], *table["test_spectrum"]]))}
+    order = {
+        name: i for i, name in enumerate(spectrum_order([*table["train_spectrum"], *table["test_spectrum"]]))
+    }
     by_name = lambda column: column if column.name == "seed" else column.map(order)  # noqa: E731
     table = table.sort_values(["train_spectrum", "test_spectrum", "seed"], key=by_name, ignore_index=True)
     return table[INTERVAL_COLUMNS]
@@ -127,7 +137,9 @@ def _seed_spread(table: pd.DataFrame) -> pd.DataFrame:
     groups = table.groupby(["train_spectrum", "test_spectrum"], sort=False)
     accuracy = groups["accuracy_pct"]
     successes = (table["accuracy_pct"] / 100 * table["count"]).round()
-    pooled_successes = successes.groupby([table["train_spectrum"], table["test_spectrum"]], sort=False).transform("sum")
+    pooled_successes = successes.groupby(
+        [table["train_spectrum"], table["test_spectrum"]], sort=False
+    ).transform("sum")
     pooled_low, pooled_high = wilson(pooled_successes, groups["count"].transform("sum"))
     seeds = accuracy.transform("size")
     single = seeds == 1  # one seed: the interval the summary stores, not a recomputed one
@@ -158,7 +170,9 @@ def learning_curves(logs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     parts = []
     for name, log in logs.items():
         if "examples" not in log:
-            raise ValueError(f"training log of {name!r} has no 'examples' column; it has {', '.join(log.columns)}")
+            raise ValueError(
+                f"training log of {name!r} has no 'examples' column; it has {', '.join(log.columns)}"
+            )
         spectrum, seed = split_seed(name)
         for column in log.columns:
             parsed = parse_accuracy_column(column)
@@ -183,7 +197,9 @@ def learning_curves(logs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     curves = pd.concat(parts, ignore_index=True).dropna(subset=["accuracy_pct"]).astype({"seed": "Int64"})
     rank = {name: i for i, name in enumerate(spectrum_order(curves["train_spectrum"]))}
     curves = curves.assign(_rank=curves["train_spectrum"].map(rank))
-    ordered = curves.sort_values(["_rank", "seed", "evaluated_on", "tolerance_pct", "examples"], kind="stable", ignore_index=True)
+    ordered = curves.sort_values(
+        ["_rank", "seed", "evaluated_on", "tolerance_pct", "examples"], kind="stable", ignore_index=True
+    )
     return ordered.drop(columns="_rank")[columns]
 
 
@@ -195,7 +211,9 @@ def seed_bands(curves: pd.DataFrame) -> pd.DataFrame:
     keys = ["train_spectrum", "evaluated_on", "tolerance_pct", "examples"]
     seeds = curves.groupby("train_spectrum", sort=False)["seed"].nunique(dropna=False)
     grouped = curves.groupby(keys, sort=False)["accuracy_pct"]
-    bands = grouped.agg(accuracy_pct="mean", accuracy_pct_min="min", accuracy_pct_max="max", reached="size").reset_index()
+    bands = grouped.agg(
+        accuracy_pct="mean", accuracy_pct_min="min", accuracy_pct_max="max", reached="size"
+    ).reset_index()
     bands["seeds"] = bands["train_spectrum"].map(seeds).astype(int)
     return bands[bands["reached"] == bands["seeds"]].drop(columns="reached").reset_index(drop=True)
 
@@ -214,17 +232,34 @@ def examples_to_accuracy(
 ) -> pd.DataFrame:
     """Per training spectrum and evaluation set: examples needed to reach each accuracy level,
     the final accuracy and the examples seen in all."""
-    chosen = curves[curves["evaluated_on"].isin(evaluated_on) & np.isclose(curves["tolerance_pct"], tolerance_pct)]
+    chosen = curves[
+        curves["evaluated_on"].isin(evaluated_on) & np.isclose(curves["tolerance_pct"], tolerance_pct)
+    ]
     rows = []
-    for (spectrum, seed, evaluation), group in chosen.groupby(["train_spectrum", "seed", "evaluated_on"], sort=False, dropna=False):
+    for (spectrum, seed, evaluation), group in chosen.groupby(
+        ["train_spectrum", "seed", "evaluated_on"], sort=False, dropna=False
+    ):
         examples = group["examples"].to_numpy()
         accuracy = group["accuracy_pct"].to_numpy()
-        row: dict[str, Any] = {"train_spectrum": spectrum, "seed": seed, "evaluated_on": evaluation, "tolerance_pct": tolerance_pct}
+        row: dict[str, Any] = {
+            "train_spectrum": spectrum,
+            "seed": seed,
+            "evaluated_on": evaluation,
+            "tolerance_pct": tolerance_pct,
+        }
         for level in levels_pct:
             row[f"examples_to_{level:g}_pct"] = examples_to_reach(examples, accuracy, level)
         row |= {"final_accuracy_pct": accuracy[-1], "examples_seen": examples[-1]}
         rows.append(row)
-    columns = ["train_spectrum", "seed", "evaluated_on", "tolerance_pct", *(f"examples_to_{level:g}_pct" for level in levels_pct), "final_accuracy_pct", "examples_seen"]
+    columns = [
+        "train_spectrum",
+        "seed",
+        "evaluated_on",
+        "tolerance_pct",
+        *(f"examples_to_{level:g}_pct" for level in levels_pct),
+        "final_accuracy_pct",
+        "examples_seen",
+    ]
     table = pd.DataFrame(rows, columns=columns)
     # Spectra in the paper's order, then seeds, the validation set before the test set within each.
     rank = {name: i for i, name in enumerate(spectrum_order(table["train_spectrum"]))}
@@ -232,7 +267,9 @@ def examples_to_accuracy(
     orders = {"train_spectrum": rank, "evaluated_on": set_rank}
     table = table.astype({"seed": "Int64"})
     return table.sort_values(
-        ["train_spectrum", "seed", "evaluated_on"], key=lambda col: col.map(orders[col.name]) if col.name in orders else col, ignore_index=True
+        ["train_spectrum", "seed", "evaluated_on"],
+        key=lambda col: col.map(orders[col.name]) if col.name in orders else col,
+        ignore_index=True,
     )
 
 
@@ -264,7 +301,9 @@ def ood_study(
     tables["examples_to_accuracy"] = examples_to_accuracy(curves, (VALID, reference_test))
     runs = f"Runs: {', '.join(dict.fromkeys(train for train, _ in summaries))}"
     out = Path(out_dir)
-    seeded = "; a spectrum trained with several seeds shows their mean" if intervals["seeds"].max() > 1 else ""
+    seeded = (
+        "; a spectrum trained with several seeds shows their mean" if intervals["seeds"].max() > 1 else ""
+    )
     captions = {
         name: f"Accuracy (%) at {100 * tolerance:g} % tolerance, training spectrum (rows) by test spectrum (columns){seeded}. {runs}."
         for name, tolerance in TABLE_TOLERANCES.items()
@@ -282,13 +321,22 @@ def ood_study(
         # Figures drawn before anything is written: a failure leaves no half-updated results.
         # One interval per cell: that of the mean the cell shows (the same for every seed's row).
         cells = intervals.drop_duplicates(["train_spectrum", "test_spectrum"])
-        cells = cells[["train_spectrum", "test_spectrum", "pooled_pct_low", "pooled_pct_high", "seeds"]].set_axis(
-            ["train_spectrum", "test_spectrum", "low", "high", "seeds"], axis=1
+        cells = cells[
+            ["train_spectrum", "test_spectrum", "pooled_pct_low", "pooled_pct_high", "seeds"]
+        ].set_axis(["train_spectrum", "test_spectrum", "low", "high", "seeds"], axis=1)
+        heatmap = plots.ood_heatmap_figure(
+            tables["ood_accuracy"], 100 * TABLE_TOLERANCES["ood_accuracy"], cells
         )
-        heatmap = plots.ood_heatmap_figure(tables["ood_accuracy"], 100 * TABLE_TOLERANCES["ood_accuracy"], cells)
         at_tolerance = seed_bands(curves[np.isclose(curves["tolerance_pct"], 100 * CURVE_TOLERANCE)])
         present = set(at_tolerance["evaluated_on"])
-        panel_titles = [(key, title) for key, title in ((VALID, "in distribution (validation set)"), (reference_test, f"{reference_test} test set")) if key in present]
+        panel_titles = [
+            (key, title)
+            for key, title in (
+                (VALID, "in distribution (validation set)"),
+                (reference_test, f"{reference_test} test set"),
+            )
+            if key in present
+        ]
         curves_figure = plots.learning_curves_figure(at_tolerance, panel_titles, 100 * CURVE_TOLERANCE)
         for name, caption in captions.items():
             write_table(tables[name], out / "tables", name, caption)
@@ -297,6 +345,15 @@ def ood_study(
             f"(of all the seeds' test matrices pooled). {runs}."
         )
         plots.save_figure(heatmap, out / "figures", "ood_heatmap", heatmap_caption)
-        band = "; a spectrum trained with several seeds: their mean, the band spanning their min to max" if seeded else ""
-        plots.save_figure(curves_figure, out / "figures", "learning_curves", f"Learning curves{band}. Runs: {', '.join(logs)}.")
+        band = (
+            "; a spectrum trained with several seeds: their mean, the band spanning their min to max"
+            if seeded
+            else ""
+        )
+        plots.save_figure(
+            curves_figure,
+            out / "figures",
+            "learning_curves",
+            f"Learning curves{band}. Runs: {', '.join(logs)}.",
+        )
     return tables

@@ -44,7 +44,7 @@ def training_row(name: str, settings: RunConfig, log: pd.DataFrame) -> dict[str,
         "examples": int(last["examples"]),
         "minutes": round(float(last["wall_seconds"]) / 60, 1),
     }
-    for tolerance, column in VALID_COLUMNS.items():
+    for column in VALID_COLUMNS.values():
         row[f"{column}_pct"] = round(100 * float(last[column]), 1)
     row[f"best_{VALID_COLUMNS[0.05]}_pct"] = round(100 * float(log[VALID_COLUMNS[0.05]].max()), 1)
     return row
@@ -65,7 +65,9 @@ def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str |
     rows, logs = [], {}
     for name, folder in model_dirs.items():
         if not RUN_NAME.fullmatch(name):
-            raise ValueError(f"run name {name!r} must be letters, digits, '_' and '-' (it names train_logs/{name}.csv)")
+            raise ValueError(
+                f"run name {name!r} must be letters, digits, '_' and '-' (it names train_logs/{name}.csv)"
+            )
         log_path = Path(folder) / run_files.TRAIN_LOG
         rows.append(training_row(name, read_run_config(Path(folder) / run_files.CONFIG), read_log(log_path)))
         logs[name] = log_path.read_bytes()
