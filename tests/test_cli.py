@@ -42,10 +42,9 @@ def _assert_one_line_error(status: int, lines: list[str], expected_status: int, 
     assert not any("Traceback" in line for line in lines)
 
 
-@pytest.fixture
-def valid(tmp_path, capsys):
-    path = tmp_path / "valid.npz"
-    status, _ = _run(
+def _generate(capsys, path) -> tuple[int, list[str]]:
+    """16 2x2 eigenvalue problems of seed 3 into `path`."""
+    return _run(
         capsys,
         "generate",
         "--task",
@@ -59,6 +58,12 @@ def valid(tmp_path, capsys):
         "-o",
         str(path),
     )
+
+
+@pytest.fixture
+def valid(tmp_path, capsys):
+    path = tmp_path / "valid.npz"
+    status, _ = _generate(capsys, path)
     assert status == 0
     return path
 
@@ -67,20 +72,7 @@ def test_generate_writes_the_asked_set_with_the_same_bytes_each_time(tmp_path, c
     dataset = load_dataset(valid)
     assert (dataset.problem.task, dataset.problem.n, len(dataset), dataset.seed) == ("eigenvalues", 2, 16, 3)
     again = tmp_path / "again.npz"
-    status, lines = _run(
-        capsys,
-        "generate",
-        "--task",
-        "eigenvalues",
-        "--n",
-        "2",
-        "--size",
-        "16",
-        "--seed",
-        "3",
-        "-o",
-        str(again),
-    )
+    status, lines = _generate(capsys, again)
     assert status == 0 and any("wrote" in line for line in lines)
     assert again.read_bytes() == valid.read_bytes()
 
