@@ -35,8 +35,11 @@ rule train:
 
 
 # Runs with `weak_accuracy` also keep weak.pt, the earlier, weaker snapshot the paper analyses.
+# They are E1's eigenvector models, the longest trainings of a scale: started first, they run
+# beside the others instead of after them (on 2 cores the quick run's wall time is theirs).
 use rule train as train_keeping_weak with:
     output:
         **run_outputs(weak=True),
     wildcard_constraints:
         run=alternatives(weak_runs()),
+    priority: 10

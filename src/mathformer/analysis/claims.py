@@ -11,7 +11,7 @@ the reason.
 One-sided claims ("failures have larger condition numbers") use at_least / at_most rules, so a
 run that does better than the paper on them is not judged against the paper's exact figure.
 
-Run names differ between scales (eigvec5 at paper scale, eigvec2 at quick scale), so claims
+Run names differ between scales (eigvec5 at paper scale, eigvec3 at quick scale), so claims
 refer to runs by role (E1, E2_weak, ...) and the file maps roles to run names per scale.
 """
 
