@@ -52,7 +52,7 @@ def test_config_readme_example_rows_are_runs_the_workflow_plans(tmp_path):
     extra = tmp_path / "extra.yaml"
     extra.write_text(yaml.safe_dump({"runs": quick["runs"] + rows}))
     result = subprocess.run(
-        [*snakemake("-n", "--nolock", "--configfile", "config/quick.yaml", extra)],
+        snakemake("-n", "--nolock", "--configfile", "config/quick.yaml", extra),
         cwd=ROOT, env=tool_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
