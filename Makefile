@@ -18,11 +18,13 @@ $(STAMP): pyproject.toml
 chromium:
 	tests/browser/install-chromium.sh
 
-# The form first (seconds): lint, formatting of the Python and of the Snakemake rules.
+# The form first (seconds): lint, formatting of the Python and of the Snakemake rules, and the
+# layers' import contracts (pyproject.toml, [tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/lint-imports
 
 test: $(STAMP) chromium lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -q

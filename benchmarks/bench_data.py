@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mathformer.config import RunConfig
-from mathformer.data import TrainingStream
-from mathformer.files import atomic_path, versions
-from mathformer.model import Seq2Seq
-from mathformer.problems import TASKS
+from mathformer.core.config import RunConfig
+from mathformer.core.problems import TASKS
+from mathformer.engine.model import ModelConfig, Seq2Seq
+from mathformer.engine.provenance import versions
+from mathformer.engine.stream import TrainingStream
+from mathformer.formats.atomic import atomic_path
 
 N = 5
 BATCH = 64
@@ -138,7 +139,7 @@ def paper_config(task: str) -> RunConfig:
 def step_seconds(task: str, stream: TrainingStream, steps: int) -> float:
     cfg = paper_config(task)
     torch.manual_seed(0)
-    model = Seq2Seq(cfg.model_config(cfg.vocabulary()))
+    model = Seq2Seq(ModelConfig.of_run(cfg))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, fused=True)
     src, tgt = stream.batch(0)
 

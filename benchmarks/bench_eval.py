@@ -30,10 +30,10 @@ from bench_train import (
     write_json,
 )
 
-from mathformer.encoding import EOS
-from mathformer.model import Seq2Seq
+from mathformer.core.encoding import EOS
+from mathformer.engine.model import Seq2Seq
 
-EVALUATE_BATCH_SIZE = 256  # mathformer.evaluate's default
+EVALUATE_BATCH_SIZE = 256  # mathformer.engine.evaluate's default
 CACHE_SPEEDUP_TARGET = 3.0
 
 

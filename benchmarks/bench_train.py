@@ -33,10 +33,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from mathformer.encoding import BOS, EOS, Vocabulary
-from mathformer.files import atomic_path, versions
-from mathformer.model import ModelConfig, Seq2Seq
-from mathformer.problems import Problem
+from mathformer.core.config import RunConfig
+from mathformer.core.encoding import BOS, EOS, Vocabulary
+from mathformer.core.problems import Problem
+from mathformer.engine.model import ModelConfig, Seq2Seq
+from mathformer.engine.provenance import versions
+from mathformer.formats.atomic import atomic_path
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -64,8 +66,12 @@ class Workload:
         return vocab.source_length(problem.input_shape), vocab.target_length(problem.target_shape)
 
     def model_config(self) -> ModelConfig:
-        vocab = self.vocabulary()
-        return ModelConfig(src_vocab=vocab.source_size, tgt_vocab=vocab.target_size, **self.architecture)
+        return ModelConfig.of_run(
+            RunConfig.from_dict({"task": self.task, "n": 5, **self.encodings(), **self.architecture})
+        )
+
+    def encodings(self) -> dict[str, str]:
+        return {"input_encoding": self.input_encoding, "output_encoding": self.output_encoding}
 
 
 WORKLOADS = {

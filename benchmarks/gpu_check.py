@@ -10,7 +10,7 @@ In at most ~8 minutes on one modern GPU it:
    with and without torch.compile, and the model FLOPs utilisation (MFU) against the measured
    bf16 matmul peak of this GPU;
 3. decodes 10,000 test matrices with the cached greedy decoder: examples per second;
-4. trains the paper's E4 Laplace model for 3 minutes for real (mathformer.train.train) and
+4. trains the paper's E4 Laplace model for 3 minutes for real (mathformer.engine.train.train) and
    reports the accuracy it reached; from the measured speeds, projects the wall time of every
    training in config/config.yaml (labelled: how many examples each run needs is an estimate).
 
@@ -37,14 +37,16 @@ import numpy as np
 import torch
 import yaml
 
-from mathformer.config import RunConfig
-from mathformer.data import TrainingStream, generate_dataset, save_dataset
-from mathformer.decoding import decode_test_set
-from mathformer.devices import autocast, resolve_device
-from mathformer.files import atomic_path, versions
-from mathformer.model import Seq2Seq
-from mathformer.train import train
-from mathformer.train_log import VALID, accuracy_column, read_log
+from mathformer.core.config import RunConfig
+from mathformer.engine.decoding import decode_test_set
+from mathformer.engine.devices import autocast, resolve_device
+from mathformer.engine.model import ModelConfig, Seq2Seq
+from mathformer.engine.provenance import versions
+from mathformer.engine.stream import TrainingStream
+from mathformer.engine.train import train
+from mathformer.formats.atomic import atomic_path
+from mathformer.formats.datasets import generate_dataset, save_dataset
+from mathformer.formats.train_log import VALID, accuracy_column, read_log
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
@@ -88,7 +90,7 @@ def _steps(
     """Train `steps` steps from the seed's weights on the run's real stream; (last loss, ex/s after warm-up)."""
     torch.manual_seed(seed)
     vocab = cfg.vocabulary()
-    model = Seq2Seq(cfg.model_config(vocab)).to(device)
+    model = Seq2Seq(ModelConfig.of_run(cfg)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=device.type == "cuda")
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     loss_fn = torch.compile(model.loss) if compiled else model.loss
@@ -151,7 +153,7 @@ def matmul_peak(device: torch.device, dtype: torch.dtype, size: int) -> float:
 def flops_per_example(cfg: RunConfig) -> float:
     vocab = cfg.vocabulary()
     problem = cfg.problem()
-    model = Seq2Seq(cfg.model_config(vocab))
+    model = Seq2Seq(ModelConfig.of_run(cfg))
     return model.flops_per_example(
         vocab.source_length(problem.input_shape), vocab.target_length(problem.target_shape)
     )
@@ -193,7 +195,7 @@ def check_model(task: str, cfg: RunConfig, device: torch.device, small: bool, pe
 def check_decoding(cfg: RunConfig, device: torch.device, count: int) -> dict:
     vocab = cfg.vocabulary()
     problem = cfg.problem()
-    model = Seq2Seq(cfg.model_config(vocab)).to(device).eval()
+    model = Seq2Seq(ModelConfig.of_run(cfg)).to(device).eval()
     inputs, _ = problem.sample(count, np.random.default_rng(0))
     precision = "bf16" if device.type == "cuda" else "fp32"
     start = time.perf_counter()
@@ -205,7 +207,7 @@ def check_decoding(cfg: RunConfig, device: torch.device, count: int) -> dict:
 def real_training(
     cfg: RunConfig, device: torch.device, examples_per_s: float, seconds: float, small: bool
 ) -> dict:
-    """Train the E4 Laplace model for about `seconds` through mathformer.train: what it reached."""
+    """Train the E4 Laplace model for about `seconds` through mathformer.engine.train: what it reached."""
     budget = max(cfg.batch_size * 4, int(examples_per_s * seconds) // cfg.batch_size * cfg.batch_size)
     run = dataclasses.replace(
         cfg, max_examples=budget, epoch_size=max(cfg.batch_size, budget // 3), patience=None

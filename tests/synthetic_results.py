@@ -1,7 +1,7 @@
 """Synthetic inputs with known answers for the analysis and report tests.
 
 Predictions tables follow the contract's layout (list columns, the scalar feature columns and the
-"mathformer" parquet metadata) and are scored with mathformer.metrics, so they are what the
+"mathformer" parquet metadata) and are scored with mathformer.core.metrics, so they are what the
 evaluate step would write for these predictions.
 """
 
@@ -14,12 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from mathformer.config import RunConfig
-from mathformer.intervals import wilson
-from mathformer.metrics import problem_features
-from mathformer.predictions import predictions_table, write_predictions
-from mathformer.problems import SPECTRA, Problem
-from mathformer.summaries import write_summary
+from mathformer.core.config import RunConfig
+from mathformer.core.intervals import wilson
+from mathformer.core.metrics import problem_features
+from mathformer.core.problems import SPECTRA, Problem
+from mathformer.formats.predictions import predictions_table, write_predictions
+from mathformer.formats.summaries import write_summary
 
 
 def scored_table(

@@ -12,8 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import synthetic_results as synthetic
-from mathformer import plots
 from mathformer.analysis import claims as claims_module
+from mathformer.analysis.catalogue import OUTPUTS
+from mathformer.analysis.catalogue import files as outputs_files
+from mathformer.analysis.catalogue import names as outputs_names
 from mathformer.analysis.claims import claims_table, describe_rule, judge, load_claims, parse_claim
 from mathformer.analysis.failures import (
     ROUGHLY_RIGHT_TOLERANCES,
@@ -35,15 +37,13 @@ from mathformer.analysis.ood import (
     ood_study,
     short_names,
 )
-from mathformer.analysis.outputs import OUTPUTS
-from mathformer.analysis.outputs import files as outputs_files
-from mathformer.analysis.outputs import names as outputs_names
 from mathformer.analysis.training import training_summary
-from mathformer.problems import SPECTRA
-from mathformer.tables import format_cell, read_table, to_latex, to_markdown, write_table
+from mathformer.core.problems import SPECTRA
+from mathformer.figures import plots
+from mathformer.formats.tables import format_cell, read_table, to_latex, to_markdown, write_table
 
 CLAIMS_FILE = Path(__file__).resolve().parents[1] / "config" / "claims.yaml"
-# Every file the analyses write, from their one owner (mathformer.analysis.outputs).
+# Every file the analyses write, from their one owner (mathformer.analysis.catalogue).
 TABLES = {name for analysis in OUTPUTS for name in outputs_names(analysis, "table")}
 FIGURES = {name for analysis in OUTPUTS for name in outputs_names(analysis, "figure")}
 
@@ -363,7 +363,7 @@ def test_predictability_of_an_all_correct_run_still_writes_its_files(tmp_path):
 
 
 def _exact_inverses(count: int):
-    from mathformer.problems import Problem
+    from mathformer.core.problems import Problem
 
     inputs, targets = Problem("inversion", n=3).sample(count, np.random.default_rng(0))
     return inputs, targets, targets.copy(), np.ones(count, dtype=bool)
@@ -555,7 +555,7 @@ def test_every_claim_of_the_paper_points_at_a_column_the_analyses_write(results)
 
 
 def test_the_workflow_offers_each_analysis_for_the_tasks_it_accepts(tmp_path):
-    from mathformer.analysis import ANALYSIS_TASKS
+    from mathformer.analysis.catalogue import ANALYSIS_TASKS
 
     table, _ = synthetic.inversion_predictions(count=50)
     path = synthetic.write_table(table, tmp_path / "inv.parquet", "inversion", 3)

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from mathformer import cli
-from mathformer import train as train_module
-from mathformer.data import load_dataset
+from mathformer.engine import train as train_module
+from mathformer.formats.datasets import load_dataset
 
 TINY_FLAGS = [
     "--task", "eigenvalues", "--n", "2", "--enc-layers", "1", "--dec-layers", "1", "--enc-dim", "32",
@@ -122,7 +122,7 @@ def test_train_then_evaluate(tmp_path, capsys, valid):
         (["analyse", "predictability", "--run", "inv=c.parquet", "--out", "o"],
          "mathformer.analysis.failures", "predictability", (({"inv": "c.parquet"}, "o"), {"claims": None})),
         (["report", "--notebook-dir", "nb", "--results", "r", "--claims", "c.yaml", "--out", "r/report", "--scale", "quick"],
-         "mathformer.report", "build_report", (("nb", "r", "c.yaml", "r/report"), {"scale": "quick"})),
+         "mathformer.report.build", "build_report", (("nb", "r", "c.yaml", "r/report"), {"scale": "quick"})),
     ],
 )  # fmt: skip
 def test_analysis_and_report_verbs_call_their_functions(

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mathformer.config import RunConfig, add_run_options, run_options_given
-from mathformer.problems import Problem
+from mathformer.core.config import RunConfig, add_run_options, run_options_given
+from mathformer.core.problems import Problem
+from mathformer.engine.model import ModelConfig
 
 
 def test_defaults_are_the_papers():
@@ -113,7 +114,7 @@ def test_problem_and_model_config():
     cfg = RunConfig(task="eigenvectors", n=3, spectrum="laplace", enc_dim=64, enc_heads=4)
     assert cfg.problem() == Problem("eigenvectors", n=3, spectrum="laplace")
     vocab = cfg.vocabulary()
-    model = cfg.model_config(vocab)
+    model = ModelConfig.of_run(cfg)
     assert (model.src_vocab, model.tgt_vocab) == (vocab.source_size, vocab.target_size)
     assert (model.enc_dim, model.enc_heads, model.dec_dim) == (64, 4, 512)
     assert model.max_src_len == vocab.source_length((3, 3))
@@ -161,7 +162,7 @@ def test_cosine_floor_above_the_peak_rate_is_refused():
 def test_new_settings_reach_the_problem_and_the_model():
     cfg = RunConfig(task="eigenvectors", n=3, eigenvector_signs="canonical", norm="pre")
     assert cfg.problem().signs == "canonical"
-    assert cfg.model_config(cfg.vocabulary()).norm == "pre"
+    assert ModelConfig.of_run(cfg).norm == "pre"
     with pytest.raises(ValueError, match="unknown norm 'middle'; allowed: pre, post"):
         RunConfig(task="eigenvalues", norm="middle")
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from mathformer.config import RunConfig
-from mathformer.data import generate_dataset, save_dataset
-from mathformer.decoding import decode_test_set
-from mathformer.devices import claimed_device
-from mathformer.model import Seq2Seq
-from mathformer.model_files import load_model
-from mathformer.problems import Problem
-from mathformer.train import train
+from mathformer.core.config import RunConfig
+from mathformer.core.problems import Problem
+from mathformer.engine.decoding import decode_test_set
+from mathformer.engine.devices import claimed_device
+from mathformer.engine.model import ModelConfig, Seq2Seq
+from mathformer.engine.model_files import load_model
+from mathformer.engine.train import train
+from mathformer.formats.datasets import generate_dataset, save_dataset
 
 pytestmark = [
     pytest.mark.cuda,
@@ -47,7 +47,7 @@ def test_training_on_cuda_in_each_precision(tmp_path, valid, precision):
 def test_cached_decoding_on_cuda_equals_uncached():
     torch.manual_seed(0)
     vocab = TINY.vocabulary()
-    model = Seq2Seq(TINY.model_config(vocab)).cuda().eval()
+    model = Seq2Seq(ModelConfig.of_run(TINY)).cuda().eval()
     inputs, _ = Problem("eigenvalues", n=3).sample(64, np.random.default_rng(0))
     src = torch.from_numpy(vocab.encode_source(inputs)).cuda()
     length = vocab.target_length((3,))
@@ -60,7 +60,7 @@ def test_cached_decoding_on_cuda_equals_uncached():
 def test_decoding_in_bf16_agrees_with_fp32_on_most_rows():
     torch.manual_seed(0)
     vocab = TINY.vocabulary()
-    model = Seq2Seq(TINY.model_config(vocab)).cuda().eval()
+    model = Seq2Seq(ModelConfig.of_run(TINY)).cuda().eval()
     inputs, _ = Problem("eigenvalues", n=3).sample(256, np.random.default_rng(1))
     full, _ = decode_test_set(model, vocab, inputs, (3,), 1, 128, progress=False, precision="fp32")
     half, _ = decode_test_set(model, vocab, inputs, (3,), 1, 128, progress=False, precision="bf16")

@@ -11,16 +11,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from mathformer import data
-from mathformer.data import (
-    FORMAT_VERSION,
-    TrainingStream,
-    generate_dataset,
-    load_dataset,
-    save_dataset,
-)
-from mathformer.encoding import Vocabulary
-from mathformer.problems import Problem
+from mathformer.core.encoding import Vocabulary
+from mathformer.core.problems import Problem
+from mathformer.engine.stream import BATCHES_PER_CALL, TrainingStream
+from mathformer.formats import datasets
+from mathformer.formats.datasets import FORMAT_VERSION, generate_dataset, load_dataset, save_dataset
 
 EIGENVALUES = Problem("eigenvalues", n=3)
 VOCAB = Vocabulary("FP15", "P1000")
@@ -59,7 +54,7 @@ def test_failed_save_leaves_neither_file_nor_temporary(tmp_path, monkeypatch):
     def broken_write(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(data.np.lib.format, "write_array", broken_write)
+    monkeypatch.setattr(datasets.np.lib.format, "write_array", broken_write)
     with pytest.raises(OSError, match="disk full"):
         save_dataset(generate_dataset(EIGENVALUES, 5, seed=0), tmp_path / "set.npz")
     assert list(tmp_path.iterdir()) == []
@@ -88,7 +83,7 @@ def test_truncated_file_is_an_error(tmp_path):
 
 def test_npz_without_dataset_fields_is_rejected(tmp_path):
     path = tmp_path / "other.npz"
-    np.savez(path, inputs=np.zeros((2, 3, 3)), format_version=np.array(data.FORMAT_VERSION))
+    np.savez(path, inputs=np.zeros((2, 3, 3)), format_version=np.array(FORMAT_VERSION))
     with pytest.raises(ValueError, match="missing targets"):
         load_dataset(path)
 
@@ -104,7 +99,7 @@ def test_npz_without_a_scalar_integer_version_is_rejected(tmp_path, version):
 
 def test_other_format_version_is_rejected(tmp_path, monkeypatch):
     path = tmp_path / "future.npz"
-    monkeypatch.setattr(data, "FORMAT_VERSION", FORMAT_VERSION + 1)
+    monkeypatch.setattr(datasets, "FORMAT_VERSION", FORMAT_VERSION + 1)
     save_dataset(generate_dataset(EIGENVALUES, 5, seed=0), path)
     monkeypatch.undo()
     with pytest.raises(ValueError, match=f"version {FORMAT_VERSION + 1}"):
@@ -153,7 +148,7 @@ def test_stream_batches_are_encoded_problems():
 
 def test_iterating_gives_batch_by_batch_across_encoding_calls():
     stream = _stream()
-    count = data.BATCHES_PER_CALL + 3
+    count = BATCHES_PER_CALL + 3
     _assert_same(_take(iter(stream), count), [stream.batch(index) for index in range(count)])
 
 
@@ -207,11 +202,11 @@ def test_mixed_sizes_draw_one_size_per_batch_deterministically():
 def test_dataset_seeds_are_stable_and_distinct():
     identity = ("eigenvalues", "5", "uniform", "10", "laplace", "test")
     # crc32, not Python's per-process salted hash: the same on every machine and run.
-    assert data.dataset_seed(0, *identity) == zlib.crc32(b"eigenvalues/5/uniform/10/laplace/test")
-    assert data.dataset_seed(1, *identity) == 2**32 + data.dataset_seed(0, *identity)
-    others = {data.dataset_seed(0, *identity[:-1], role) for role in ("valid", "test", "ood")}
+    assert datasets.dataset_seed(0, *identity) == zlib.crc32(b"eigenvalues/5/uniform/10/laplace/test")
+    assert datasets.dataset_seed(1, *identity) == 2**32 + datasets.dataset_seed(0, *identity)
+    others = {datasets.dataset_seed(0, *identity[:-1], role) for role in ("valid", "test", "ood")}
     assert len(others) == 3
-    assert data.dataset_seed(2**31 - 1, *identity) < 2**63
+    assert datasets.dataset_seed(2**31 - 1, *identity) < 2**63
 
 
 def test_two_set_training_repeats_a_seeded_pool_in_every_batch():

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 import torch
 
-from mathformer.devices import claim_free_gpu, claimed_device, resolve_device, resolve_precision
+from mathformer.engine.devices import claim_free_gpu, claimed_device, resolve_device, resolve_precision
 
 GPUS = ["GPU-aaaa", "GPU-bbbb", "GPU-cccc"]
 
@@ -29,7 +29,7 @@ def test_a_gpu_held_by_another_process_is_skipped_and_freed_when_it_dies(tmp_pat
         [sys.executable, "-c", textwrap.dedent(f"""
             import contextlib, sys
             from pathlib import Path
-            from mathformer.devices import claim_free_gpu
+            from mathformer.engine.devices import claim_free_gpu
             with contextlib.ExitStack() as stack:
                 print(claim_free_gpu(stack, {GPUS!r}, Path({str(tmp_path)!r})), flush=True)
                 sys.stdin.read()

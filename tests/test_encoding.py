@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mathformer.encoding import (
+from mathformer.core.encoding import (
     BOS,
     ENCODINGS,
     EOS,

@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 import torch
 
-from mathformer.config import RunConfig
-from mathformer.data import generate_dataset, save_dataset
-from mathformer.encoding import BOS, EOS, Vocabulary
-from mathformer.evaluate import evaluate
-from mathformer.metrics import TOLERANCES, accuracy, prediction_properties, problem_features
-from mathformer.model import Seq2Seq
-from mathformer.model_files import load_model, model_file_contents
-from mathformer.predictions import (
+from mathformer.core.config import RunConfig
+from mathformer.core.encoding import BOS, EOS, Vocabulary
+from mathformer.core.metrics import TOLERANCES, accuracy, prediction_properties, problem_features
+from mathformer.core.problems import TASKS, Problem
+from mathformer.engine.evaluate import evaluate
+from mathformer.engine.model import ModelConfig, Seq2Seq
+from mathformer.engine.model_files import load_model, model_file_contents
+from mathformer.formats.datasets import generate_dataset, save_dataset
+from mathformer.formats.predictions import (
     BASE_COLUMNS,
     CONFIDENCE_COLUMNS,
     predictions_table,
@@ -25,8 +26,7 @@ from mathformer.predictions import (
     stack_column,
     write_predictions,
 )
-from mathformer.problems import TASKS, Problem
-from mathformer.summaries import summarise
+from mathformer.formats.summaries import summarise
 
 TOLERANCE_KEYS = [str(t) for t in TOLERANCES]
 
@@ -162,7 +162,7 @@ def run(tmp_path_factory) -> dict[str, Path]:
     src = torch.from_numpy(vocab.encode_source(seen.inputs))
     tgt = torch.from_numpy(vocab.encode_target(seen.targets))
     torch.manual_seed(0)
-    model = Seq2Seq(cfg.model_config(vocab))
+    model = Seq2Seq(ModelConfig.of_run(cfg))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(300):
         loss = model.loss(src, tgt)
@@ -174,7 +174,7 @@ def run(tmp_path_factory) -> dict[str, Path]:
     paths = {
         "model": save_model(model.eval(), cfg, vocab, root / "tiny_run" / "model.pt"),
         "untrained": save_model(
-            Seq2Seq(cfg.model_config(vocab)).eval(), cfg, vocab, root / "untrained" / "model.pt"
+            Seq2Seq(ModelConfig.of_run(cfg)).eval(), cfg, vocab, root / "untrained" / "model.pt"
         ),
         "seen": root / "seen.npz",
         "fresh": root / "fresh.npz",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mathformer.intervals import auc, bootstrap, wilson
+from mathformer.core.intervals import auc, bootstrap, wilson
 
 
 @pytest.mark.parametrize("share, trials", [(0.5, 100), (0.92, 1000), (0.99, 5000), (0.03, 400)])

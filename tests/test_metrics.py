@@ -1,4 +1,4 @@
-"""Tests of mathformer.metrics: task errors, accuracy and the failure-analysis properties."""
+"""Tests of mathformer.core.metrics: task errors, accuracy and the failure-analysis properties."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mathformer.metrics import (
+from mathformer.core.metrics import (
     TOLERANCES,
     accuracy,
     condition_number,

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from mathformer.config import NORMS
-from mathformer.encoding import BOS, EOS, PAD
-from mathformer.model import ModelConfig, Seq2Seq
+from mathformer.core.config import NORMS
+from mathformer.core.encoding import BOS, EOS, PAD
+from mathformer.engine.model import ModelConfig, Seq2Seq
 
 SRC_VOCAB, TGT_VOCAB = 17, 13
 
@@ -40,6 +40,7 @@ def tiny_config(**overrides: int | float | str) -> ModelConfig:
         dec_heads=4,
         max_src_len=16,
         max_tgt_len=24,
+        norm="pre",
     )
     settings.update(overrides)
     return ModelConfig(**settings)

@@ -1,4 +1,4 @@
-"""Tests for mathformer.problems: shapes, determinism, correct answers, and the seven spectra."""
+"""Tests for mathformer.core.problems: shapes, determinism, correct answers, and the seven spectra."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from mathformer import problems
-from mathformer.problems import LAWS, SPECTRA, TASKS, Problem, canonical_signs
+from mathformer.core import problems
+from mathformer.core.problems import LAWS, SPECTRA, TASKS, Problem, canonical_signs
 
 # Enough pooled eigenvalues for the distribution tests to have power, few enough to stay fast.
 LAW_SAMPLES = 2000

@@ -19,8 +19,8 @@ import pytest
 from matplotlib.figure import Figure
 
 import synthetic_results as synthetic
-from mathformer import plots
-from mathformer.report import (
+from mathformer.figures import plots
+from mathformer.report.build import (
     NOTEBOOK_ORDER,
     build_report,
     claims_view,

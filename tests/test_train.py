@@ -14,21 +14,21 @@ import pytest
 import torch
 import yaml
 
-from mathformer import run_files
-from mathformer import train as train_module
-from mathformer.config import RunConfig
-from mathformer.data import generate_dataset, save_dataset
-from mathformer.model import Seq2Seq
-from mathformer.model_files import POSITION_TABLES, initialise_from, load_model, model_file_contents
-from mathformer.model_files import save as save_model_file
-from mathformer.problems import Problem
-from mathformer.train import (
+from mathformer.core.config import RunConfig
+from mathformer.core.problems import Problem
+from mathformer.engine import train as train_module
+from mathformer.engine.model import ModelConfig, Seq2Seq
+from mathformer.engine.model_files import POSITION_TABLES, initialise_from, load_model, model_file_contents
+from mathformer.engine.model_files import save as save_model_file
+from mathformer.engine.train import (
     TrainingError,
     TrainingInterrupted,
     learning_rate,
     train,
 )
-from mathformer.train_log import log_columns
+from mathformer.formats import run_folder
+from mathformer.formats.datasets import generate_dataset, save_dataset
+from mathformer.formats.train_log import log_columns
 
 # 8 examples a step, 4 steps an epoch, 3 epochs.
 TINY = RunConfig(
@@ -101,7 +101,7 @@ def finished_run(tmp_path_factory, sets):
 def test_a_run_writes_every_file(finished_run):
     names = {path.name for path in finished_run.iterdir()}
     # No ckpt/: a finished run keeps no resumable state, so a rerun trains again.
-    assert names == {"model.pt", "weak.pt", "train_log.csv", "config.yaml", "env.json", run_files.LOCK}
+    assert names == {"model.pt", "weak.pt", "train_log.csv", "config.yaml", "env.json", run_folder.LOCK}
     saved = yaml.safe_load((finished_run / "config.yaml").read_text())
     assert RunConfig.from_dict(saved) == dataclasses.replace(TINY, weak_accuracy=0.5)
     assert "torch" in (finished_run / "env.json").read_text()
@@ -233,7 +233,7 @@ def test_operational_settings_do_not_stop_a_resume(tmp_path, sets, monkeypatch, 
 
 def test_a_second_training_in_the_same_directory_is_refused(tmp_path, sets):
     tmp_path.mkdir(exist_ok=True)
-    with (tmp_path / run_files.LOCK).open("a+") as held:
+    with (tmp_path / run_folder.LOCK).open("a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         held.write("process 12345\n")
         held.flush()
@@ -324,7 +324,7 @@ def test_the_papers_cosine_has_a_period_and_a_floor():
 
 def _saved_model(cfg: RunConfig, path, seed: int = 1):
     torch.manual_seed(seed)
-    model = Seq2Seq(cfg.model_config(cfg.vocabulary()))
+    model = Seq2Seq(ModelConfig.of_run(cfg))
     save_model_file(model_file_contents(model, cfg, cfg.vocabulary()), path)
     return model
 
@@ -334,7 +334,7 @@ def test_init_from_a_smaller_n_copies_every_weight_and_extends_the_position_tabl
     large = dataclasses.replace(small, n=3)
     source = _saved_model(small, tmp_path / "small.pt").state_dict()
     torch.manual_seed(0)
-    model = Seq2Seq(large.model_config(large.vocabulary()))
+    model = Seq2Seq(ModelConfig.of_run(large))
     fresh = {name: tensor.clone() for name, tensor in model.state_dict().items()}
     initialise_from(model, tmp_path / "small.pt")
     for name, tensor in model.state_dict().items():
@@ -348,7 +348,7 @@ def test_init_from_a_smaller_n_copies_every_weight_and_extends_the_position_tabl
 
 def test_init_from_another_architecture_is_refused_naming_the_tensor(tmp_path):
     _saved_model(dataclasses.replace(TINY, enc_dim=64), tmp_path / "wide.pt")
-    model = Seq2Seq(TINY.model_config(TINY.vocabulary()))
+    model = Seq2Seq(ModelConfig.of_run(TINY))
     with pytest.raises(
         ValueError, match=r"init_from .*wide\.pt: encoder\..* has shape \(.*64.*\), this run's \(.*32.*\)"
     ):

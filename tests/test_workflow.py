@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from mathformer.config import PRECISIONS, SCHEDULES, RunConfig
-from mathformer.encoding import ENCODINGS
-from mathformer.problems import LAWS, SPECTRA, TASKS
+from mathformer.core.config import PRECISIONS, SCHEDULES, RunConfig
+from mathformer.core.encoding import ENCODINGS
+from mathformer.core.problems import LAWS, SPECTRA, TASKS
 from pipeline_runs import copy_working_tree
 
 ROOT = Path(__file__).resolve().parents[1]

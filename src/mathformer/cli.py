@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from mathformer import __version__
-from mathformer.config import RunConfig, add_run_options, read_config_file, run_options_given
-from mathformer.problems import EIGENVECTOR_SIGNS, LAWS, SPECTRA, TASKS, Problem
+from mathformer.core.config import RunConfig, add_run_options, read_config_file, run_options_given
+from mathformer.core.problems import EIGENVECTOR_SIGNS, LAWS, SPECTRA, TASKS, Problem
 
 PROG = "mathformer"
 
@@ -111,7 +111,7 @@ def _add_generate(verbs: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from mathformer.data import generate_dataset, save_dataset
+    from mathformer.formats.datasets import generate_dataset, save_dataset
 
     problem = Problem(
         args.task,
@@ -163,7 +163,7 @@ def _train(args: argparse.Namespace) -> None:
     values = read_config_file(args.config) if args.config else {}
     cfg = RunConfig.from_dict({**values, **run_options_given(args)})
     tests = _named_paths(args.test, "--test")
-    from mathformer.train import TrainingError, TrainingInterrupted, train
+    from mathformer.engine.train import TrainingError, TrainingInterrupted, train
 
     try:
         model_path = train(
@@ -201,7 +201,7 @@ def _add_evaluate(verbs: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from mathformer.evaluate import evaluate
+    from mathformer.engine.evaluate import evaluate
 
     _say("evaluate", f"decoding {args.data} with {args.model}")
     summary = evaluate(
@@ -305,7 +305,7 @@ def _add_report(verbs: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from mathformer.report import build_report
+    from mathformer.report.build import build_report
 
     _say("report", f"running the notebooks of {args.notebook_dir}")
     html = build_report(args.notebook_dir, args.results, args.claims, args.out, scale=args.scale)

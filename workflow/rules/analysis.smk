@@ -1,7 +1,7 @@
 # The paper's three results, from the predictions tables and training logs. Each analysis writes
 # its tables (CSV, Markdown, LaTeX) to results/<scale>/tables/ and its figures (PDF, PNG) to
 # results/<scale>/figures/; the CSV and PNG are also the items of `snakemake --report`. Their
-# names come from mathformer.analysis.outputs (see analysis_files in common.smk).
+# names come from mathformer.analysis.catalogue (see analysis_files in common.smk).
 
 
 # Result 1: on its failures the eigenvector model still gets the eigenvalues and the norms right.
@@ -52,8 +52,8 @@ rule analyse_ood:
 # How each model trained, and a copy of its training log that git keeps (DVC keeps models/).
 rule analyse_training:
     input:
-        logs=expand(f"{RUN_DIR}/{run_files.TRAIN_LOG}", scale="{scale}", run=RUNS),
-        configs=expand(f"{RUN_DIR}/{run_files.CONFIG}", scale="{scale}", run=RUNS),
+        logs=expand(f"{RUN_DIR}/{run_folder.TRAIN_LOG}", scale="{scale}", run=RUNS),
+        configs=expand(f"{RUN_DIR}/{run_folder.CONFIG}", scale="{scale}", run=RUNS),
     output:
         **analysis_files("training"),
         logs=expand("results/{{scale}}/train_logs/{run}.csv", run=RUNS),

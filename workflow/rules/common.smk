@@ -6,13 +6,13 @@ import shlex
 from dataclasses import fields, replace
 from pathlib import Path
 
-from mathformer import run_files
-from mathformer.analysis import ANALYSIS_TASKS, FAILURE_ANALYSES
-from mathformer.analysis import outputs as analysis_outputs_of
-from mathformer.analysis.training import seeded_run_name
-from mathformer.config import OPERATIONAL_FIELDS, RunConfig
-from mathformer.data import dataset_seed
-from mathformer.problems import LAWS, SPECTRA, TASKS
+from mathformer.formats import run_folder
+from mathformer.analysis.catalogue import ANALYSIS_TASKS, FAILURE_ANALYSES
+from mathformer.analysis import catalogue as analysis_outputs_of
+from mathformer.formats.run_folder import seeded_run_name
+from mathformer.core.config import OPERATIONAL_FIELDS, RunConfig
+from mathformer.formats.datasets import dataset_seed
+from mathformer.core.problems import LAWS, SPECTRA, TASKS
 
 SCALE = config["scale"]
 
@@ -70,7 +70,7 @@ def resolve_init_from(runs: dict[str, dict]) -> dict[str, dict]:
         if source not in runs or source == name:
             others = ", ".join(other for other in runs if other != name)
             raise ValueError(f"config run {name!r}: init_from {source!r} is not another run; runs: {others}")
-        path = f"results/{SCALE}/models/{source}/{run_files.MODEL}"
+        path = f"results/{SCALE}/models/{source}/{run_folder.MODEL}"
         run["settings"] = replace(run["settings"], init_from=path)
     return runs
 
@@ -111,17 +111,17 @@ def weak_runs() -> list[str]:
 def evaluated_models(name: str) -> list[str]:
     """The weights of a run that get evaluated: the final model, and the weak snapshot if kept
     (the stems of their file names, the `weights` wildcard)."""
-    files = [run_files.MODEL, run_files.WEAK] if keeps_weak(name) else [run_files.MODEL]
+    files = [run_folder.MODEL, run_folder.WEAK] if keeps_weak(name) else [run_folder.MODEL]
     return [Path(file).stem for file in files]
 
 
-# Where a run's files live; the names inside are mathformer.run_files'.
+# Where a run's files live; the names inside are mathformer.formats.run_folder'.
 RUN_DIR = "results/{scale}/models/{run}"
 
 
 def run_outputs(weak: bool) -> dict[str, str]:
     """The train rule's outputs, by role (model, train_log, config, env, and weak when kept)."""
-    return run_files.declared_outputs(RUN_DIR, weak)
+    return run_folder.declared_outputs(RUN_DIR, weak)
 
 
 # ---- datasets --------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ def get_dataset_size(wildcards) -> int:
 
 
 def get_dataset_seed(wildcards) -> int:
-    """A seed per set (mathformer.data.dataset_seed), from the set's identity in its path."""
+    """A seed per set (mathformer.formats.datasets.dataset_seed), from the set's identity in its path."""
     return dataset_seed(
         config["data"]["seed"],
         wildcards.task,
@@ -213,7 +213,7 @@ def get_monitor_flags(wildcards) -> str:
 
 
 def option_flag(name: str, value) -> str:
-    """The `mathformer train` flag for one RunConfig field (see mathformer.config.add_run_options)."""
+    """The `mathformer train` flag for one RunConfig field (see mathformer.core.config.add_run_options)."""
     option = name.replace("_", "-")
     if isinstance(value, bool):
         return f"--{option}" if value else f"--no-{option}"
@@ -314,7 +314,7 @@ def ood_summaries() -> dict[str, str]:
 
 
 def ood_logs() -> dict[str, str]:
-    return {name: f"results/{SCALE}/models/{name}/{run_files.TRAIN_LOG}" for name in runs_for("ood")}
+    return {name: f"results/{SCALE}/models/{name}/{run_folder.TRAIN_LOG}" for name in runs_for("ood")}
 
 
 def get_ood_summaries(wildcards) -> list[str]:
@@ -377,7 +377,7 @@ def report_output() -> str:
 
 
 def analysis_files(analysis: str) -> dict:
-    """The named outputs of an analysis rule, from mathformer.analysis.outputs (the file names'
+    """The named outputs of an analysis rule, from mathformer.analysis.catalogue (the file names'
     one owner): every table's CSV, Markdown and LaTeX and every figure's PNG and PDF; the CSV and
     PNG are items of Snakemake's report, in the analysis's category."""
     named = {}

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mathformer.problems import unknown_choice
+from mathformer.core.problems import unknown_choice
 
 RULE_KINDS = ("within", "within_relative", "at_least", "at_most")
 REDUCTIONS = ("min", "max", "mean", "median", "ratio_max_min")

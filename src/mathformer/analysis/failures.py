@@ -24,24 +24,25 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mathformer import plots
+from mathformer.analysis.catalogue import CONDITION_OF
 from mathformer.analysis.claims import PaperValue, paper_values
-from mathformer.analysis.training import SEEDED_RUN
-from mathformer.intervals import auc, bootstrap, wilson
-from mathformer.metrics import condition_number
-from mathformer.predictions import (
+from mathformer.core.intervals import auc, bootstrap, wilson
+from mathformer.core.metrics import condition_number
+from mathformer.figures import plots
+from mathformer.formats.predictions import (
     CONFIDENCE_COLUMNS,
     describe_run,
     load_predictions,
     read_metadata,
     stack_column,
 )
-from mathformer.tables import write_table
+from mathformer.formats.run_folder import SEEDED_RUN
+from mathformer.formats.tables import write_table
 
 # Result 1 reads accuracy as a curve: the paper's six tolerances and the gaps between them.
 ROUGHLY_RIGHT_TOLERANCES = (0.005, 0.01, 0.02, 0.05, 0.075, 0.10, 0.15, 0.20, 0.25)
 # Result 1's parts of an eigen-decomposition -> the predictions-table column that measures each.
-# The first three are the paper notebook's definitions (mathformer.metrics, *_paper); the last is
+# The first three are the paper notebook's definitions (mathformer.core.metrics, *_paper); the last is
 # ours, stricter, reported beside them.
 ROUGHLY_RIGHT_PARTS = {
     "eigenvalues": "eigenvalue_error_paper",
@@ -65,16 +66,9 @@ PREDICTION_FEATURES = {
     "inversion": ("pred_inverse_cond",),
     "syminverse": ("pred_inverse_cond",),
 }
-# The model's own confidence in its answer (mathformer.decoding): a question the paper does not
+# The model's own confidence in its answer (mathformer.engine.decoding): a question the paper does not
 # ask, whether failures can be told from the decoder's probabilities alone.
 SINGLE_FEATURE_SETS = ("problem", "prediction", "confidence")
-# The condition number that result 2 is about, per task, and what it is the condition number of.
-CONDITION_OF = {
-    "eigenvalues": ("input_cond", "the input matrix"),
-    "eigenvectors": ("pred_vectors_cond", "the predicted eigenvectors"),
-    "inversion": ("input_cond", "the input matrix"),
-    "syminverse": ("input_cond", "the input matrix"),
-}
 INVERSE_TASKS = ("inversion", "syminverse")
 # The paper splits correct from failed predictions by the upper tail of the correct ones' condition
 # numbers and the lower tail of the failed ones' (1.031 vs 1.042 at 5 %): the histograms mark these.

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mathformer import plots
-from mathformer.analysis.training import SEEDED_RUN, seeded_run_name
-from mathformer.intervals import wilson
-from mathformer.problems import SPECTRA
-from mathformer.summaries import read_summary, summary_accuracy, summary_interval
-from mathformer.tables import write_table
-from mathformer.train_log import VALID, parse_accuracy_column, read_log
+from mathformer.core.intervals import wilson
+from mathformer.core.problems import SPECTRA
+from mathformer.figures import plots
+from mathformer.formats.run_folder import SEEDED_RUN, seeded_run_name
+from mathformer.formats.summaries import read_summary, summary_accuracy, summary_interval
+from mathformer.formats.tables import write_table
+from mathformer.formats.train_log import VALID, parse_accuracy_column, read_log
 
 # Companion tables at the stricter tolerances, named by their percentage (ood_accuracy_2, _1).
 TABLE_TOLERANCES = {"ood_accuracy": 0.05, "ood_accuracy_2": 0.02, "ood_accuracy_1": 0.01}

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mathformer import run_files
-from mathformer.config import RunConfig, read_config_file
-from mathformer.files import atomic_path
-from mathformer.tables import write_table
-from mathformer.train_log import VALID, accuracy_column, read_log
+from mathformer.core.config import RunConfig, read_config_file
+from mathformer.formats import run_folder
+from mathformer.formats.atomic import atomic_path
+from mathformer.formats.run_folder import SEEDED_RUN
+from mathformer.formats.tables import write_table
+from mathformer.formats.train_log import VALID, accuracy_column, read_log
 
 # The validation accuracies the table reports, by tolerance: valid_acc_5, _2, _1.
 VALID_COLUMNS = {tolerance: accuracy_column(VALID, tolerance) for tolerance in (0.05, 0.02, 0.01)}
@@ -68,8 +69,8 @@ def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str |
             raise ValueError(
                 f"run name {name!r} must be letters, digits, '_' and '-' (it names train_logs/{name}.csv)"
             )
-        log_path = Path(folder) / run_files.TRAIN_LOG
-        rows.append(training_row(name, read_run_config(Path(folder) / run_files.CONFIG), read_log(log_path)))
+        log_path = Path(folder) / run_folder.TRAIN_LOG
+        rows.append(training_row(name, read_run_config(Path(folder) / run_folder.CONFIG), read_log(log_path)))
         logs[name] = log_path.read_bytes()
     # Every input read and checked: only now write, so a bad model folder leaves nothing behind.
     for name, content in logs.items():
@@ -85,15 +86,6 @@ def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str |
     spread_caption = "Runs trained with several seeds (NAME_s<seed>): final validation accuracy (%) at 5 % across the seeds."
     write_table(spread, out / "tables", "seed_spread", spread_caption)
     return table
-
-
-# A config row with several seeds becomes one run per seed, named by `seeded_run_name`; the
-# spread table finds the groups again by SEEDED_RUN.
-SEEDED_RUN = re.compile(r"(?P<group>.+)_s(?P<seed>\d+)")
-
-
-def seeded_run_name(name: str, seed: int) -> str:
-    return f"{name}_s{seed}"
 
 
 SPREAD_COLUMNS = ["group", "seeds", "column", "mean", "sd", "min", "max", "values"]

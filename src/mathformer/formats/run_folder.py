@@ -8,6 +8,7 @@ train_log.csv by `train_log`, ckpt/state.pt by `checkpoints`.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 MODEL = "model.pt"
@@ -26,3 +27,12 @@ def declared_outputs(run_dir: str | os.PathLike, keeps_weak: bool) -> dict[str, 
     if keeps_weak:
         names["weak"] = WEAK
     return {role: (Path(run_dir) / name).as_posix() for role, name in names.items()}
+
+
+# A config row with several seeds becomes one run per seed, named by `seeded_run_name`; the
+# analyses find the groups again by SEEDED_RUN.
+SEEDED_RUN = re.compile(r"(?P<group>.+)_s(?P<seed>\d+)")
+
+
+def seeded_run_name(name: str, seed: int) -> str:
+    return f"{name}_s{seed}"

@@ -26,26 +26,47 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mathformer.config import NORMS
-from mathformer.encoding import BOS, EOS, PAD
-from mathformer.problems import check_choice
+from mathformer.core.config import NORMS, RunConfig
+from mathformer.core.encoding import BOS, EOS, PAD
+from mathformer.core.problems import check_choice
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ModelConfig:
+    """The architecture. A run's comes from its RunConfig (`of_run`), the one owner of the defaults;
+    the fields keep their order, which model.pt records (the same run, the same bytes)."""
+
     src_vocab: int
     tgt_vocab: int
-    enc_layers: int = 6
-    dec_layers: int = 1
-    enc_dim: int = 512
-    dec_dim: int = 512
-    enc_heads: int = 8
-    dec_heads: int = 8
+    enc_layers: int
+    dec_layers: int
+    enc_dim: int
+    dec_dim: int
+    enc_heads: int
+    dec_heads: int
     ffn_mult: int = 4
-    max_src_len: int = 512
-    max_tgt_len: int = 512
+    max_src_len: int
+    max_tgt_len: int
     dropout: float = 0.0
-    norm: str = "pre"  # "pre" or "post" (see the module docstring)
+    norm: str  # "pre" or "post" (see the module docstring)
+
+    @classmethod
+    def of_run(cls, cfg: RunConfig) -> ModelConfig:
+        """A run's architecture; position tables are exactly as long as its problem's sequences."""
+        vocab, problem = cfg.vocabulary(), cfg.problem()
+        return cls(
+            src_vocab=vocab.source_size,
+            tgt_vocab=vocab.target_size,
+            enc_layers=cfg.enc_layers,
+            dec_layers=cfg.dec_layers,
+            enc_dim=cfg.enc_dim,
+            dec_dim=cfg.dec_dim,
+            enc_heads=cfg.enc_heads,
+            dec_heads=cfg.dec_heads,
+            max_src_len=vocab.source_length(problem.input_shape),
+            max_tgt_len=vocab.target_length(problem.target_shape),
+            norm=cfg.norm,
+        )
 
     def __post_init__(self) -> None:
         check_choice("norm", self.norm, NORMS)

@@ -1,7 +1,7 @@
 """The sets a training scores at the end of every epoch: the validation set and the named test sets.
 
 `train` loads them once (`load_eval_sets`) and greedy-decodes each of them per epoch
-(`score_eval_sets`); the accuracies become columns of train_log.csv (`mathformer.train_log`).
+(`score_eval_sets`); the accuracies become columns of train_log.csv (`mathformer.formats.train_log`).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mathformer.config import RunConfig
-from mathformer.data import Dataset, load_dataset
-from mathformer.decoding import decode_test_set
-from mathformer.encoding import Vocabulary
-from mathformer.metrics import TOLERANCES, accuracy, task_error
-from mathformer.model import Seq2Seq
-from mathformer.train_log import VALID, accuracy_column
+from mathformer.core.config import RunConfig
+from mathformer.core.encoding import Vocabulary
+from mathformer.core.metrics import TOLERANCES, accuracy, task_error
+from mathformer.engine.decoding import decode_test_set
+from mathformer.engine.model import Seq2Seq
+from mathformer.formats.datasets import Dataset, load_dataset
+from mathformer.formats.train_log import VALID, accuracy_column
 
 
 @dataclass

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from mathformer.encoding import ENCODINGS, Vocabulary
-from mathformer.problems import EIGENVECTOR_SIGNS, LAWS, SPECTRA, TASKS, Problem
+from mathformer.core.encoding import ENCODINGS, Vocabulary
+from mathformer.core.problems import EIGENVECTOR_SIGNS, LAWS, SPECTRA, TASKS, Problem
 
 SCHEDULES = ("cosine", "invsqrt", "constant")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -185,25 +185,6 @@ class RunConfig:
     def vocabulary(self) -> Vocabulary:
         return Vocabulary(self.input_encoding, self.output_encoding)
 
-    def model_config(self, vocab: Vocabulary):  # -> mathformer.model.ModelConfig
-        """The architecture; position tables are exactly as long as this problem's sequences."""
-        from mathformer.model import ModelConfig  # torch-heavy; config stays importable without it
-
-        problem = self.problem()
-        return ModelConfig(
-            src_vocab=vocab.source_size,
-            tgt_vocab=vocab.target_size,
-            enc_layers=self.enc_layers,
-            dec_layers=self.dec_layers,
-            enc_dim=self.enc_dim,
-            dec_dim=self.dec_dim,
-            enc_heads=self.enc_heads,
-            dec_heads=self.dec_heads,
-            max_src_len=vocab.source_length(problem.input_shape),
-            max_tgt_len=vocab.target_length(problem.target_shape),
-            norm=self.norm,
-        )
-
     def differences(self, other: RunConfig) -> list[str]:
         """Names of the fields (operational ones aside) whose values differ."""
         mine, theirs = self.to_dict(), other.to_dict()
@@ -288,7 +269,7 @@ def _cli_parser(base: type, optional: bool):
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """One flag per RunConfig field; flags not given stay absent from the parsed namespace."""
     hints = typing.get_type_hints(RunConfig)
-    group = parser.add_argument_group("run config (see mathformer.config.RunConfig)")
+    group = parser.add_argument_group("run config (see mathformer.core.config.RunConfig)")
     for spec in dataclasses.fields(RunConfig):
         flag = "--" + spec.name.replace("_", "-")
         base, optional = _base_type(hints[spec.name])

@@ -16,9 +16,9 @@ are drawn by batch index (see data.TrainingStream) and the learning rate is a fu
 step, so on CPU a run interrupted anywhere and resumed ends with the same weights as one that
 never stopped. A lock file keeps a second training out of a run directory.
 
-The pieces: `mathformer.checkpoints` owns ckpt/state.pt (what it holds, when it may be resumed),
-`mathformer.validation` the sets scored each epoch, `mathformer.model_files` model.pt and weak.pt,
-`mathformer.train_log` train_log.csv, `mathformer.progress` what is printed; `_Trainer` here is the
+The pieces: `mathformer.engine.checkpoints` owns ckpt/state.pt (what it holds, when it may be resumed),
+`mathformer.engine.validation` the sets scored each epoch, `mathformer.engine.model_files` model.pt and weak.pt,
+`mathformer.formats.train_log` train_log.csv, `mathformer.engine.progress` what is printed; `_Trainer` here is the
 loop that ties them together (a step, an epoch's end, the stop rule, the weak snapshot).
 """
 
@@ -38,18 +38,20 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
-from mathformer import run_files
-from mathformer.checkpoints import TrainState, open_checkpoint, restore, save_checkpoint
-from mathformer.config import RunConfig
-from mathformer.data import Dataset, TrainingStream, load_dataset
-from mathformer.devices import autocast, claimed_device, resolve_device, resolve_precision
-from mathformer.files import atomic_path, versions
-from mathformer.model import Seq2Seq
-from mathformer.model_files import cpu_copy, initialise_from, model_file_contents
-from mathformer.model_files import save as save_torch
-from mathformer.progress import TrainingProgress
-from mathformer.train_log import VALID, accuracy_column, write_log
-from mathformer.validation import EvalSet, load_eval_sets, score_eval_sets
+from mathformer.core.config import RunConfig
+from mathformer.engine.checkpoints import TrainState, open_checkpoint, restore, save_checkpoint
+from mathformer.engine.devices import autocast, claimed_device, resolve_device, resolve_precision
+from mathformer.engine.model import ModelConfig, Seq2Seq
+from mathformer.engine.model_files import cpu_copy, initialise_from, model_file_contents
+from mathformer.engine.model_files import save as save_torch
+from mathformer.engine.progress import TrainingProgress
+from mathformer.engine.provenance import versions
+from mathformer.engine.stream import TrainingStream
+from mathformer.engine.validation import EvalSet, load_eval_sets, score_eval_sets
+from mathformer.formats import run_folder
+from mathformer.formats.atomic import atomic_path
+from mathformer.formats.datasets import Dataset, load_dataset
+from mathformer.formats.train_log import VALID, accuracy_column, write_log
 
 # Exit status of a run stopped by SIGTERM/SIGUSR1 after saving its state (EX_TEMPFAIL: "try again").
 INTERRUPTED_EXIT_CODE = 75
@@ -137,7 +139,7 @@ class _Trainer:
     ) -> None:
         self.cfg = cfg
         self.run_dir = run_dir
-        self.ckpt_path = run_dir / run_files.CHECKPOINT
+        self.ckpt_path = run_dir / run_folder.CHECKPOINT
         self.eval_sets = eval_sets
         self.device = device
         self.precision = resolve_precision(cfg.precision, device)
@@ -150,7 +152,7 @@ class _Trainer:
         self.steps_per_epoch = math.ceil(cfg.epoch_size / cfg.batch_size)
 
         torch.manual_seed(cfg.seed)
-        model = Seq2Seq(cfg.model_config(self.vocab))
+        model = Seq2Seq(ModelConfig.of_run(cfg))
         if cfg.init_from is not None:
             initialise_from(model, cfg.init_from)
         self.model = model.to(device)
@@ -170,7 +172,7 @@ class _Trainer:
         """Continue from ckpt/state.pt when it holds an unfinished state of this config.
 
         Returns the line for the log: where it resumed, or why a state was discarded; None when
-        there was no state (see mathformer.checkpoints).
+        there was no state (see mathformer.engine.checkpoints).
         """
         opened = open_checkpoint(self.ckpt_path, self.cfg)
         if opened.saved is not None:
@@ -320,7 +322,7 @@ class _Trainer:
         write_log(
             self.state.log_rows,
             [eval_set.name for eval_set in self.eval_sets[1:]],
-            self.run_dir / run_files.TRAIN_LOG,
+            self.run_dir / run_folder.TRAIN_LOG,
         )
 
     def run(self, progress: TrainingProgress) -> None:
@@ -359,8 +361,8 @@ class _Trainer:
             )
             contents["state_dict"] = weak["state_dict"]
             contents["valid_accuracy"] = weak["valid_accuracy"]
-            save_torch(contents, self.run_dir / run_files.WEAK)
-        model_path = self.run_dir / run_files.MODEL
+            save_torch(contents, self.run_dir / run_folder.WEAK)
+        model_path = self.run_dir / run_folder.MODEL
         save_torch(
             model_file_contents(
                 self.model,
@@ -378,9 +380,9 @@ class _Trainer:
 
 
 def _write_run_files(run_dir: Path, cfg: RunConfig) -> None:
-    with atomic_path(run_dir / run_files.CONFIG) as tmp:
+    with atomic_path(run_dir / run_folder.CONFIG) as tmp:
         tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    with atomic_path(run_dir / run_files.ENV) as tmp:
+    with atomic_path(run_dir / run_folder.ENV) as tmp:
         tmp.write_text(json.dumps(versions(), indent=2) + "\n")
 
 
@@ -458,7 +460,7 @@ def divergence_warning(log_rows: list[dict[str, float]]) -> str | None:
 def _run_lock(run_dir: Path) -> Iterator[None]:
     """Hold an exclusive lock on the run directory; a second training there is refused at once."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with (run_dir / run_files.LOCK).open("a+") as handle:
+    with (run_dir / run_folder.LOCK).open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from mathformer.config import RunConfig
-from mathformer.model_files import save as save_torch
+from mathformer.core.config import RunConfig
+from mathformer.engine.model_files import save as save_torch
 
 CHECKPOINT_FORMAT = 1
 

@@ -1,4 +1,6 @@
-"""Every file each analysis writes: the one list the analyses write from and the workflow declares.
+"""The analyses: which tasks each applies to, and every file each writes.
+
+The one list the analyses write from and the workflow (mathformer.planning) declares.
 
 A table NAME is written as tables/NAME.{csv,md,tex}, a figure NAME as figures/NAME.{png,pdf},
 under the scale's results folder. workflow/rules/analysis.smk builds each rule's outputs from
@@ -12,6 +14,24 @@ from dataclasses import dataclass
 TABLE_SUFFIXES = ("csv", "md", "tex")
 FIGURE_SUFFIXES = ("png", "pdf")
 FOLDERS = {"table": "tables", "figure": "figures"}
+
+# The condition number that result 2 is about, per task, and what it is the condition number of.
+CONDITION_OF = {
+    "eigenvalues": ("input_cond", "the input matrix"),
+    "eigenvectors": ("pred_vectors_cond", "the predicted eigenvectors"),
+    "inversion": ("input_cond", "the input matrix"),
+    "syminverse": ("input_cond", "the input matrix"),
+}
+# The analyses a run may feed, and the tasks each accepts: the workflow validates run rows
+# against this. roughly_right needs eigenvectors; predictability any task with a condition
+# number to study; ood any task whose input has a spectrum (inversion ignores it).
+ANALYSIS_TASKS = {
+    "roughly_right": ("eigenvectors",),
+    "predictability": tuple(CONDITION_OF),
+    "ood": ("eigenvalues", "eigenvectors", "syminverse"),
+}
+# Analyses whose runs are evaluated on the failure-analysis test set of their own spectrum.
+FAILURE_ANALYSES = ("roughly_right", "predictability")
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mathformer.devices import autocast
-from mathformer.encoding import PAD, Vocabulary
-from mathformer.model import Seq2Seq
-from mathformer.predictions import CONFIDENCE_COLUMNS
+from mathformer.core.encoding import PAD, Vocabulary
+from mathformer.engine.devices import autocast
+from mathformer.engine.model import Seq2Seq
+from mathformer.formats.predictions import CONFIDENCE_COLUMNS
 
 
 def decode_test_set(

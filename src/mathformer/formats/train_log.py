@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mathformer.files import atomic_path
-from mathformer.metrics import TOLERANCES
+from mathformer.core.metrics import TOLERANCES
+from mathformer.formats.atomic import atomic_path
 
 VALID = "valid"
 BASE_COLUMNS = ("epoch", "examples", "wall_seconds", "lr", "loss")

@@ -14,11 +14,11 @@ from typing import Any, NamedTuple
 
 import torch
 
-from mathformer.config import RunConfig
-from mathformer.devices import resolve_device
-from mathformer.encoding import Vocabulary
-from mathformer.files import atomic_path
-from mathformer.model import ModelConfig, Seq2Seq
+from mathformer.core.config import RunConfig
+from mathformer.core.encoding import Vocabulary
+from mathformer.engine.devices import resolve_device
+from mathformer.engine.model import ModelConfig, Seq2Seq
+from mathformer.formats.atomic import atomic_path
 
 MODEL_FORMAT = 1
 

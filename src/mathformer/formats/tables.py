@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mathformer.files import atomic_path
+from mathformer.formats.atomic import atomic_path
 
 # Five significant digits keep the paper's precision (1.010 vs 1.031, 99.94 %) without noise.
 SIGNIFICANT_DIGITS = 5

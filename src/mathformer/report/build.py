@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mathformer.files import atomic_path
-from mathformer.tables import write_table
+from mathformer.formats.atomic import atomic_path
+from mathformer.formats.tables import write_table
 
 # Summary first: a reader sees the verdicts, then the evidence, result by result.
 NOTEBOOK_ORDER = ("summary", "roughly_right", "predictability", "ood")
@@ -503,7 +503,7 @@ def show_table(results_dir: str | os.PathLike, name: str) -> None:
 def show_figure(results_dir: str | os.PathLike, name: str) -> None:
     """Display results_dir/figures/NAME.png inline (embedded, so the HTML stands alone), with the
     caption recorded for it in the folder's table of figures (README.md)."""
-    from mathformer.plots import read_figure_captions
+    from mathformer.figures.plots import read_figure_captions
 
     figures = Path(results_dir) / "figures"
     png = figures / f"{name}.png"

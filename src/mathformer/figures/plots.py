@@ -25,7 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from mathformer.files import atomic_path
+from mathformer.formats.atomic import atomic_path
 
 STYLE: dict[str, object] = {
     "font.size": 9,
@@ -94,7 +94,7 @@ def save_figure(figure: Figure, figures_dir: str | os.PathLike, name: str, capti
 FIGURE_INDEX = "README.md"
 _INDEX_HEADER = (
     "# Figures\n\n"
-    "Each figure of this folder (NAME.pdf and NAME.png) and its caption; written by mathformer.plots.\n\n"
+    "Each figure of this folder (NAME.pdf and NAME.png) and its caption; written by mathformer.figures.plots.\n\n"
     "| figure | caption |\n|:---|:---|\n"
 )
 # A row: | name | caption |, where the caption may hold escaped pipes (\|).

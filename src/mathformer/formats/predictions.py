@@ -1,6 +1,6 @@
 """The predictions table on disk: one parquet row per test matrix, JSON metadata under "mathformer".
 
-`predictions_table` builds it from decoded predictions (`mathformer.evaluate` calls it),
+`predictions_table` builds it from decoded predictions (`mathformer.engine.evaluate` calls it),
 `write_predictions` stores it, the analyses read it. Readers can ask for only the columns they
 need: the list columns (input, target, prediction) are most of a 50,000-row table and most
 analyses need none of them. The module uses pyarrow alone, which keeps torch out of the analysis
@@ -19,12 +19,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mathformer.files import atomic_path
-from mathformer.metrics import prediction_properties, problem_features, task_error
+from mathformer.core.metrics import prediction_properties, problem_features, task_error
+from mathformer.formats.atomic import atomic_path
 
 METADATA_KEY = b"mathformer"
 LIST_COLUMNS = ("input", "target", "prediction")
-# The model's own confidence in each answer (mathformer.decoding fills them): minus the sum of its
+# The model's own confidence in each answer (mathformer.engine.decoding fills them): minus the sum of its
 # tokens' log-probabilities, the probability of its least likely token, and, with beam search,
 # whether the best beam differs from the greedy answer (1.0 / 0.0; NaN when greedy decoded it).
 CONFIDENCE_COLUMNS = ("surprisal", "min_token_prob", "beam_differs")

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from mathformer.problems import TASKS, check_choice, target_shape
+from mathformer.core.problems import TASKS, check_choice, target_shape
 
 TOLERANCES: tuple[float, ...] = (0.05, 0.02, 0.01, 0.005)
 

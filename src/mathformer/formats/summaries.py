@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mathformer.files import atomic_path
-from mathformer.intervals import wilson
-from mathformer.metrics import TOLERANCES, accuracy
+from mathformer.core.intervals import wilson
+from mathformer.core.metrics import TOLERANCES, accuracy
+from mathformer.formats.atomic import atomic_path
 
 
 def summarise(table: pd.DataFrame | pa.Table) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 `evaluate` writes two files: a predictions table (parquet, one row per test matrix, everything the
 failure analyses need) and a small summary JSON (accuracy at each tolerance and the counts).
-`mathformer.predictions` owns the table's format on disk, `mathformer.summaries` the summary's.
+`mathformer.formats.predictions` owns the table's format on disk, `mathformer.formats.summaries` the summary's.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from mathformer.config import RunConfig
-from mathformer.data import Dataset, load_dataset
-from mathformer.decoding import decode_test_set
-from mathformer.devices import claimed_device, resolve_precision
-from mathformer.files import versions
-from mathformer.metrics import TOLERANCES
-from mathformer.model_files import load_model
-from mathformer.predictions import predictions_table, write_predictions
-from mathformer.summaries import summarise, write_summary
+from mathformer.core.config import RunConfig
+from mathformer.core.metrics import TOLERANCES
+from mathformer.engine.decoding import decode_test_set
+from mathformer.engine.devices import claimed_device, resolve_precision
+from mathformer.engine.model_files import load_model
+from mathformer.engine.provenance import versions
+from mathformer.formats.datasets import Dataset, load_dataset
+from mathformer.formats.predictions import predictions_table, write_predictions
+from mathformer.formats.summaries import summarise, write_summary
 
 
 def check_compatible(run_config: RunConfig, dataset: Dataset, data_path: str | os.PathLike) -> None:

@@ -1,0 +1,1 @@
+"""The mathematics (numpy, no torch): problems, number encodings, metrics, intervals, the run config."""
