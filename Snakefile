@@ -8,6 +8,7 @@
 #   tables/*.{csv,md,tex}, figures/*.{pdf,png}, report/report.html
 # Logs go to logs/<scale>/, Snakemake benchmarks to benchmarks/<scale>/.
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -16,7 +17,14 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+try:
+    validate(config, "workflow/schemas/config.schema.yaml")
+except WorkflowError as error:
+    # Snakemake's message dumps the schema and the config (~1,000 lines): say where and why.
+    reason = error.__context__  # jsonschema's ValidationError: $.runs[0].spectrum and why
+    where = getattr(reason, "json_path", "$").removeprefix("$").lstrip(".") or "the top level"
+    why = getattr(reason, "message", str(error).splitlines()[0])
+    raise ValueError(f"config error at {where}: {why}") from None
 
 
 report: "workflow/report/workflow.rst"

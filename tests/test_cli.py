@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from mathformer import cli
 from mathformer.engine import train as train_module
@@ -291,6 +293,43 @@ def test_sigterm_saves_the_state_and_exits_with_the_requeue_status(tmp_path, val
     assert (run_dir / "ckpt" / "state.pt").exists() and not (run_dir / "model.pt").exists()
 
 
+def _train_command(run_dir: Path, valid: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "mathformer.cli", "train", str(run_dir), "--valid", str(valid),
+            "--device", "cpu", "--threads", "1", *TINY_FLAGS, *flags]  # fmt: skip
+
+
+def _seed_of_folder(run_dir: Path) -> int | None:
+    """The seed config.yaml says, after checking that model.pt, where present, is that run's."""
+    config = run_dir / "config.yaml"
+    seed = yaml.safe_load(config.read_text())["seed"] if config.exists() else None
+    for model in ("model.pt", "weak.pt"):
+        with contextlib.suppress(FileNotFoundError):
+            assert torch.load(run_dir / model, weights_only=True)["run_config"]["seed"] == seed, model
+    return seed
+
+
+def test_a_run_folder_never_describes_another_model(tmp_path, valid):
+    run_dir = tmp_path / "run"
+    subprocess.run(_train_command(run_dir, valid, "--seed", "0"), check=True, capture_output=True)
+    first_log = (run_dir / "train_log.csv").read_text()
+    # Another seed, killed without warning once it has logged an epoch of its own.
+    endless = _train_command(run_dir, valid, "--seed", "1", "--max-examples", "100000000")
+    process = subprocess.Popen(endless, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            # At every instant the files present describe one model.
+            if _seed_of_folder(run_dir) == 1 and (run_dir / "train_log.csv").exists():
+                break
+            time.sleep(0.05)
+        process.kill()
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert _seed_of_folder(run_dir) == 1
+    assert not (run_dir / "model.pt").exists() and (run_dir / "train_log.csv").read_text() != first_log
+
+
 def _bad_npz(tmp_path):
     import numpy as np
 
@@ -299,10 +338,14 @@ def _bad_npz(tmp_path):
     return path
 
 
-def _model_without_run_config(tmp_path, valid, capsys):
+def _tiny_model(tmp_path, valid, capsys) -> Path:
     run_dir = tmp_path / "run"
     assert _run(capsys, "train", str(run_dir), "--valid", str(valid), *TINY_FLAGS)[0] == 0
-    saved = torch.load(run_dir / "model.pt", weights_only=True)
+    return run_dir / "model.pt"
+
+
+def _model_without_run_config(tmp_path, valid, capsys):
+    saved = torch.load(_tiny_model(tmp_path, valid, capsys), weights_only=True)
     del saved["run_config"]
     torch.save(saved, tmp_path / "bad.pt")
     return tmp_path / "bad.pt"
@@ -344,14 +387,14 @@ def _failing_notebook(tmp_path):
     ("case", "fragment"),
     [
         ("npz-version-not-scalar", "no scalar integer format_version"),
-        ("model-without-run-config", "is not a consistent mathformer model (KeyError"),
+        ("model-without-run-config", "is not a consistent mathformer model: it lacks 'run_config'"),
         ("metadata-not-a-dict", "metadata without a task and a matrix size n"),
         ("metadata-without-n", "metadata without a task and a matrix size n"),
         ("failing-notebook", "notebook fails.ipynb failed (ValueError: boom)"),
         ("huge-dataset", "dataset size must be from 1 to 10,000,000, got 100000000000"),
         ("huge-seed", "seed must be from 0 to 2**63 - 1"),
         ("huge-run-seed", "seed must be at most"),
-        ("colliding-outputs", "would both be written to"),
+        ("colliding-outputs", "would both be written to one file"),
         ("escaping-run-name", "run name '../../x' must be letters, digits"),
     ],
 )
@@ -413,9 +456,29 @@ def test_crafted_input_ends_in_one_line(tmp_path, capsys, monkeypatch, valid, ca
             "same.json",
         ]
     else:
-        argv = ["analyse", "training", "--model", f"../../x={tmp_path}", "--out", "o"]
+        argv = ["analyse", "training", "--model", f"../../x={tmp_path / 'models'}", "--out", "o"]
     _assert_one_line_error(*_run(capsys, *argv), 1, fragment)
     assert not (tmp_path / "o").exists() and not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("verb", ["train", "evaluate"])
+def test_a_set_with_a_nan_target_is_refused_by_the_verbs_that_read_it(tmp_path, capsys, valid, verb):
+    import numpy as np
+
+    with np.load(valid) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["targets"][2, 1] = np.nan
+    bad = tmp_path / "nan.npz"
+    np.savez(bad, **arrays)
+    if verb == "train":
+        argv = ["train", str(tmp_path / "r"), "--valid", str(bad), *TINY_FLAGS]
+    else:
+        argv = ["evaluate", "--model", str(_tiny_model(tmp_path, valid, capsys)), "--data", str(bad),
+                "-o", str(tmp_path / "p.parquet"), "--summary", str(tmp_path / "s.json")]  # fmt: skip
+    _assert_one_line_error(
+        *_run(capsys, *argv), 1, f"{bad}: targets hold NaN or infinite values (first in problem 2)"
+    )
+    assert not (tmp_path / "p.parquet").exists() and not (tmp_path / "r" / "model.pt").exists()
 
 
 def _subparsers(parser: argparse.ArgumentParser):

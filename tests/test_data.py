@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import zipfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,6 +104,56 @@ def test_other_format_version_is_rejected(tmp_path, monkeypatch):
     save_dataset(generate_dataset(EIGENVALUES, 5, seed=0), path)
     monkeypatch.undo()
     with pytest.raises(ValueError, match=f"version {FORMAT_VERSION + 1}"):
+        load_dataset(path)
+
+
+def _foreign(tmp_path, **changes) -> Path:
+    """A valid set's arrays with `changes`, written by plain numpy (as another tool would)."""
+    good = tmp_path / "good.npz"
+    save_dataset(generate_dataset(EIGENVALUES, 6, seed=0), good)
+    with np.load(good) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    path = tmp_path / "foreign.npz"
+    np.savez(path, **(arrays | changes))
+    return path
+
+
+def _with_bad_value(row: int, value: float, name: str = "targets") -> np.ndarray:
+    values = getattr(generate_dataset(EIGENVALUES, 6, seed=0), name).copy()
+    values[row].flat[0] = value
+    return values
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"targets": _with_bad_value(3, np.nan)}, "targets hold NaN or infinite values (first in problem 3)"),
+        ({"targets": _with_bad_value(0, -np.inf)}, "targets hold NaN or infinite values (first in problem 0)"),
+        ({"inputs": _with_bad_value(5, np.inf, "inputs")}, "inputs hold NaN or infinite values (first in problem 5)"),
+        ({"targets": np.zeros((6, 3), dtype=np.int64)}, "targets are int64, not floating-point numbers"),
+        ({"task": np.array({"task": "eigenvalues"}, dtype=object)}, "task cannot be read (it holds Python objects)"),
+        ({"n": np.array([3, 3])}, "n is not a single value of the right type"),
+        ({"n": np.array("3")}, "n is not a single value of the right type"),
+        ({"task": np.array("determinant")}, "unknown task 'determinant'; allowed: eigenvalues"),
+        ({"coeff_range": np.array(np.nan)}, "coeff_range must be a positive finite number, got nan"),
+    ],
+    ids=["nan-target", "inf-target", "inf-input", "integer-targets", "object-task", "array-n", "text-n",
+         "unknown-task", "nan-range"],
+)  # fmt: skip
+def test_bad_data_is_refused_in_one_line_naming_the_file(tmp_path, changes, message):
+    path = _foreign(tmp_path, **changes)
+    with pytest.raises(ValueError) as error:
+        load_dataset(path)
+    text = str(error.value)
+    assert text.startswith(str(path)) and message in text and "\n" not in text
+    assert not any(hint in text for hint in ("allow_pickle", "KeyError", ".tmp"))
+
+
+def test_an_npy_file_is_not_a_dataset(tmp_path):
+    path = tmp_path / "array.npz"
+    with path.open("wb") as handle:
+        np.save(handle, np.zeros((2, 3, 3)))
+    with pytest.raises(ValueError, match=r"array.npz is not a dataset file: not a readable .npz archive$"):
         load_dataset(path)
 
 

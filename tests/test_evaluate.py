@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from mathformer.core.config import RunConfig
 from mathformer.core.encoding import BOS, EOS, Vocabulary
 from mathformer.core.metrics import TOLERANCES, accuracy, prediction_properties, problem_features
 from mathformer.core.problems import TASKS, Problem
+from mathformer.engine import evaluate as evaluate_module
 from mathformer.engine.evaluate import evaluate
 from mathformer.engine.model import ModelConfig, Seq2Seq
 from mathformer.engine.model_files import load_model, model_file_contents
@@ -314,6 +316,30 @@ def test_bad_arguments_and_files_give_one_line_errors(run, tmp_path):
     torch.save({"format_version": 99}, tmp_path / "future.pt")
     with pytest.raises(ValueError, match="format version 99"):
         evaluate(tmp_path / "future.pt", run["seen"], *outputs)
+
+
+@pytest.mark.parametrize("failing", ["write_summary", "write_predictions"])
+def test_an_evaluation_that_cannot_write_leaves_the_old_pair_whole(run, monkeypatch, failing):
+    _, parquet, summary = run_evaluate(run, "model", "seen", f"pair_{failing}")
+    before = {path: path.read_bytes() for path in run["out"].iterdir()}
+
+    def full_disk(*args) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(evaluate_module, failing, full_disk)
+    with pytest.raises(OSError) as error:
+        run_evaluate(run, "model", "fresh", f"pair_{failing}")  # other data: other files
+    # The error names the file, never its temporary; the old table and summary are left as they were.
+    assert error.value.filename == str(summary if failing == "write_summary" else parquet)
+    assert {path: path.read_bytes() for path in run["out"].iterdir()} == before
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="the free memory is read from /proc/meminfo")
+def test_a_beam_that_cannot_fit_in_memory_is_refused_before_decoding(run, tmp_path):
+    outputs = (tmp_path / "p.parquet", tmp_path / "s.json")
+    with pytest.raises(ValueError, match=r"too large a beam: decoding 80,000,000,000 hypotheses .* GB free"):
+        evaluate(run["model"], run["seen"], *outputs, beam_size=10**10, device="cpu")
+    assert list(tmp_path.iterdir()) == []
 
 
 def oracle_answers(task: str, read: np.ndarray) -> np.ndarray:

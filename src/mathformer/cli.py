@@ -9,22 +9,42 @@
 
 Bad input ends the command with status 1 and one line `mathformer: error: ...` (usage errors:
 status 2, one line too); a training run stopped by SIGTERM/SIGUSR1 ends with status 75 after
-saving its state. Heavy modules are imported inside the verb that needs them, so `--help` and the
-analysis verbs start without loading torch.
+saving its state. Exhaustion is bad input too: a full disk (or quota) names the file being
+written, running out of memory names the verb and what it asked for; writes are atomic, so
+nothing is left half-written. Heavy modules are imported inside the verb that needs them, so
+`--help` and the analysis verbs start without loading torch.
+
+A verb never writes over what it reads. Each verb names the paths it reads and the paths it
+writes, and before anything is written the command stops (status 1, one line naming both) when
+a path written is a path read (the same file by any name: `./x` and `x`, symlinks, hard
+links), lies inside one (a folder read), or holds one. What a verb writes is its files where
+their names are known, so inputs may sit beside them: train writes the run's files in RUN_DIR
+(model.pt, weak.pt, train_log.csv, config.yaml, env.json, ckpt/state.pt, .train.lock), so a
+validation set may live in RUN_DIR but not under one of those names (nor may --config be
+RUN_DIR/config.yaml: copy it); an analysis writes its tables and figures (and `training` its
+train_logs/) under --out, which may hold the predictions it reads; report writes the whole
+--out folder and reads its notebook folder and the tables/ and figures/ of --results, so the
+report folder may lie inside the results folder (results/<scale>/report) but not hold it.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import itertools
+import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from mathformer import __version__
+from mathformer.analysis import catalogue
 from mathformer.core.config import RunConfig, add_run_options, read_config_file, run_options_given
 from mathformer.core.problems import EIGENVECTOR_SIGNS, LAWS, SPECTRA, TASKS, Problem
+from mathformer.formats import run_folder
 
 PROG = "mathformer"
 
@@ -72,6 +92,47 @@ def _train_test_pairs(values: Sequence[str] | None, flag: str) -> dict[tuple[str
     return pairs
 
 
+# ---- what each verb reads and writes ------------------------------------------------------------
+
+# (label for the message, path): what a verb reads, and what it writes.
+Labelled = list[tuple[str, Path]]
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    if first.resolve() == second.resolve():
+        return True
+    try:
+        return os.path.samefile(first, second)  # hard links
+    except OSError:  # one of them does not exist yet
+        return False
+
+
+def _clash(written: Path, read: Path) -> str | None:
+    """How writing `written` would touch `read`, or None when it cannot."""
+    if _same_file(written, read):
+        return "is the same file as"
+    if read.resolve() in written.resolve().parents:
+        return "lies inside"
+    if written.resolve() in read.resolve().parents:
+        return "holds"
+    return None
+
+
+def refuse_overwrites(verb: str, reads: Labelled, writes: Labelled) -> None:
+    """Stop a verb, before it writes anything, when a path it writes is, lies inside or holds a
+    path it reads, or two of its outputs are one file."""
+    for (written_as, written), (read_as, read) in itertools.product(writes, reads):
+        relation = _clash(written, read)
+        if relation is not None:
+            raise ValueError(
+                f"{written_as} {written} {relation} {read_as} {read}, which {verb} reads; "
+                "a verb never writes over its inputs: write elsewhere"
+            )
+    for (first_as, first), (second_as, second) in itertools.combinations(writes, 2):
+        if _same_file(first, second):
+            raise ValueError(f"{first_as} {first} and {second_as} {second} would both be written to one file")
+
+
 # ---- generate ---------------------------------------------------------------------------------
 
 
@@ -107,7 +168,7 @@ def _add_generate(verbs: argparse._SubParsersAction) -> None:
         "--seed", type=int, required=True, help="seed of the draw: the same seed gives the same bytes"
     )
     parser.add_argument("-o", "--out", type=Path, required=True, help="output .npz file")
-    parser.set_defaults(handler=_generate)
+    parser.set_defaults(handler=_generate, paths=lambda args: ([], [("-o", args.out)]))
 
 
 def _generate(args: argparse.Namespace) -> None:
@@ -156,12 +217,40 @@ def _add_train(verbs: argparse._SubParsersAction) -> None:
         help="matrices decoded together at each evaluation (default 256)",
     )
     add_run_options(parser)
-    parser.set_defaults(handler=_train)
+    parser.set_defaults(handler=_train, paths=_train_paths)
+
+
+def _run_config(args: argparse.Namespace) -> RunConfig:
+    values = read_config_file(args.config) if args.config else {}
+    return RunConfig.from_dict({**values, **run_options_given(args)})
+
+
+# The files a training writes in RUN_DIR (their atomic temporaries have fresh names).
+RUN_FILES = (
+    run_folder.MODEL,
+    run_folder.WEAK,
+    run_folder.TRAIN_LOG,
+    run_folder.CONFIG,
+    run_folder.ENV,
+    run_folder.CHECKPOINT,
+    run_folder.LOCK,
+)
+
+
+def _train_paths(args: argparse.Namespace) -> tuple[Labelled, Labelled]:
+    reads = [("--valid", args.valid)]
+    reads += [(f"--test {name}", path) for name, path in _named_paths(args.test, "--test").items()]
+    optional = {
+        "--config": args.config,
+        "--train-data": args.train_data,
+        "init_from": _run_config(args).init_from,
+    }
+    reads += [(label, Path(path)) for label, path in optional.items() if path is not None]
+    return reads, [("RUN_DIR", args.run_dir / name) for name in RUN_FILES]
 
 
 def _train(args: argparse.Namespace) -> None:
-    values = read_config_file(args.config) if args.config else {}
-    cfg = RunConfig.from_dict({**values, **run_options_given(args)})
+    cfg = _run_config(args)
     tests = _named_paths(args.test, "--test")
     from mathformer.engine.train import TrainingError, TrainingInterrupted, train
 
@@ -197,7 +286,13 @@ def _add_evaluate(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="matrices decoded together (default 256)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.set_defaults(handler=_evaluate)
+    parser.set_defaults(
+        handler=_evaluate,
+        paths=lambda args: (
+            [("--model", args.model), ("--data", args.data)],
+            [("-o", args.out), ("--summary", args.summary)],
+        ),
+    )
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -232,7 +327,7 @@ def _add_analyse(verbs: argparse._SubParsersAction) -> None:
             help="the paper's numbers (YAML): the figures mark them beside the runs they are about, named as at the "
             "scale of the results folder's name",
         )  # fmt: skip
-        sub.set_defaults(handler=handler)
+        sub.set_defaults(handler=handler, paths=_failure_analysis_paths)
     ood = kinds.add_parser("ood", help="out-of-distribution accuracy and learning curves")
     ood.add_argument(
         "--summary", action="append", required=True, metavar="TRAIN/TEST=SUMMARY.json",
@@ -243,14 +338,43 @@ def _add_analyse(verbs: argparse._SubParsersAction) -> None:
         help="the training log of the model trained on spectrum TRAIN (repeatable)",
     )  # fmt: skip
     ood.add_argument("--out", type=Path, required=True, help="results folder (tables/, figures/)")
-    ood.set_defaults(handler=_ood)
+    ood.set_defaults(handler=_ood, paths=_ood_paths)
     training = kinds.add_parser("training", help="one row per model: examples, minutes, validation accuracy")
     training.add_argument(
         "--model", action="append", required=True, metavar="NAME=MODEL_DIR",
         help="a run directory (config.yaml, train_log.csv), labelled NAME (repeatable)",
     )  # fmt: skip
     training.add_argument("--out", type=Path, required=True, help="results folder (tables/, train_logs/)")
-    training.set_defaults(handler=_training)
+    training.set_defaults(handler=_training, paths=_training_paths)
+
+
+def _analysis_files(args: argparse.Namespace) -> Labelled:
+    """The tables' and figures' files an analysis writes under --out."""
+    analysis = args.analysis.replace("-", "_")
+    return [("--out", args.out / path) for _, path, _ in catalogue.files(analysis)]
+
+
+def _failure_analysis_paths(args: argparse.Namespace) -> tuple[Labelled, Labelled]:
+    reads = [(f"--run {name}", path) for name, path in _named_paths(args.run, "--run").items()]
+    reads += [("--claims", args.claims)] if args.claims is not None else []
+    return reads, _analysis_files(args)
+
+
+def _ood_paths(args: argparse.Namespace) -> tuple[Labelled, Labelled]:
+    summaries = _train_test_pairs(args.summary, "--summary")
+    reads = [(f"--summary {train}/{test}", path) for (train, test), path in summaries.items()]
+    reads += [(f"--log {name}", path) for name, path in _named_paths(args.log, "--log").items()]
+    return reads, _analysis_files(args)
+
+
+# Where `analyse training` copies each run's log (mathformer.analysis.training writes them).
+TRAIN_LOGS = "train_logs"
+
+
+def _training_paths(args: argparse.Namespace) -> tuple[Labelled, Labelled]:
+    models = _named_paths(args.model, "--model")
+    logs = [("--out", args.out / TRAIN_LOGS / f"{name}.csv") for name in models]
+    return [(f"--model {name}", folder) for name, folder in models.items()], _analysis_files(args) + logs
 
 
 def _roughly_right(args: argparse.Namespace) -> None:
@@ -301,7 +425,14 @@ def _add_report(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--scale", help="label of the report and of the claims' runs (default: the results folder's name)"
     )
-    parser.set_defaults(handler=_report)
+    parser.set_defaults(handler=_report, paths=_report_paths)
+
+
+def _report_paths(args: argparse.Namespace) -> tuple[Labelled, Labelled]:
+    """The report reads its notebooks and the analyses' folders of --results; it writes --out."""
+    reads = [("--notebook-dir", args.notebook_dir), ("--claims", args.claims)]
+    reads += [("--results", args.results / folder) for folder in catalogue.FOLDERS.values()]
+    return reads, [("--out", args.out)]
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -332,13 +463,51 @@ def _fail(status: int, kind: str, message: str) -> int:
     return status
 
 
+# What torch says when an allocation fails (CPU: "DefaultCPUAllocator: can't allocate memory: you
+# tried to allocate N bytes"; CUDA: torch.OutOfMemoryError, "CUDA out of memory. Tried to allocate
+# 2.00 GiB"): a RuntimeError, told apart by its text so that this module need not import torch.
+_TORCH_ALLOCATION = re.compile(r"can't allocate memory|out of memory", re.IGNORECASE)
+_ASKED = re.compile(r"tried to allocate (\d+) bytes|tried to allocate ([\d.]+ ?[KMGT]i?B)", re.IGNORECASE)
+
+
+def _out_of_memory(verb: str, error: BaseException) -> str:
+    if not isinstance(error, RuntimeError):  # a MemoryError: numpy's says what it could not allocate
+        detail = str(error) or "an allocation failed"
+    elif asked := _ASKED.search(str(error)):
+        size = f"{int(asked[1]) / 1e9:.1f} GB" if asked[1] else asked[2]
+        detail = f"could not allocate {size} more"
+    else:
+        detail = "an allocation failed"
+    return f"out of memory in {verb}: {detail}; ask for less or run it where there is more memory"
+
+
+def _exhausted(verb: str, error: Exception) -> str | None:
+    """The one line for a resource that ran out (disk, quota, memory), else None."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {error.filename}" if error.filename else ""
+        return f"{verb}: {os.strerror(error.errno)}{where}; free some space or write elsewhere"
+    if isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError) and _TORCH_ALLOCATION.search(str(error))
+    ):
+        return _out_of_memory(verb, error)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    verb = " ".join(filter(None, (args.verb, getattr(args, "analysis", None))))
+    paths: Callable[[argparse.Namespace], tuple[Labelled, Labelled]] = args.paths
     try:
+        refuse_overwrites(verb, *paths(args))
         args.handler(args)
     except _Stopped as stop:
         return _fail(stop.status, stop.kind, str(stop))
-    except (ValueError, OSError) as error:
+    except (OSError, MemoryError, RuntimeError) as error:
+        line = _exhausted(verb, error)
+        if line is None and not isinstance(error, OSError):
+            raise  # a bug: its traceback is what helps
+        return _fail(1, "error", line or str(error) or type(error).__name__)
+    except ValueError as error:
         return _fail(1, "error", str(error) or type(error).__name__)
     except KeyboardInterrupt:
         return _fail(130, "interrupted", "stopped by Ctrl-C")

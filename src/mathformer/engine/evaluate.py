@@ -13,14 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 
 from mathformer.core.config import RunConfig
+from mathformer.core.encoding import Vocabulary
 from mathformer.core.metrics import TOLERANCES
+from mathformer.core.problems import Problem
 from mathformer.engine.decoding import decode_test_set
-from mathformer.engine.devices import claimed_device, resolve_precision
+from mathformer.engine.devices import PRECISIONS_DTYPES, claimed_device, resolve_precision
+from mathformer.engine.model import Seq2Seq
 from mathformer.engine.model_files import load_model
 from mathformer.engine.provenance import versions
+from mathformer.formats.atomic import atomic_path
 from mathformer.formats.datasets import Dataset, load_dataset
 from mathformer.formats.predictions import predictions_table, write_predictions
 from mathformer.formats.summaries import summarise, write_summary
@@ -51,10 +56,6 @@ def evaluate(
 
     Returns the summary. The run is named after the model's folder, the test set after its file.
     """
-    if Path(out_parquet).resolve() == Path(summary_json).resolve():
-        raise ValueError(
-            f"the predictions table and the summary would both be written to {out_parquet}; give two paths"
-        )
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
     if batch_size < 1:
@@ -73,6 +74,8 @@ def evaluate(
         if len(dataset.inputs) == 0:
             raise ValueError(f"test set {str(data_path)!r} is empty")
         problem = dataset.problem
+        precision = resolve_precision(run_config.precision, next(model.parameters()).device)
+        check_decoding_fits(model, vocab, problem, min(batch_size, len(dataset)) * beam_size, precision)
         confidence: dict[str, np.ndarray] = {}
         predictions, decoded = decode_test_set(
             model,
@@ -82,7 +85,7 @@ def evaluate(
             beam_size,
             batch_size,
             progress=sys.stderr.isatty(),
-            precision=resolve_precision(run_config.precision, next(model.parameters()).device),
+            precision=precision,
             confidence=confidence,
         )
     table = predictions_table(
@@ -112,7 +115,63 @@ def evaluate(
     summary = {"run": run, "test_set": test_set, "task": problem.task, **summarise(table)}
     if warning:
         summary["training_warning"] = warning
-    # Both files only once both are ready: a failure leaves neither a table nor a stale summary.
-    write_predictions(table, metadata, out_parquet)
-    write_summary(summary, summary_json)
+    write_together(table, metadata, out_parquet, summary, summary_json)
     return summary
+
+
+def write_together(
+    table: pa.Table,
+    metadata: dict[str, Any],
+    out_parquet: str | os.PathLike,
+    summary: dict[str, Any],
+    summary_json: str | os.PathLike,
+) -> None:
+    """The table and its summary together or not at all: both are written beside their places
+    first, so a failure (a full disk) leaves the old pair whole. Then the old summary goes, the
+    table moves in, and the summary last: at every instant the files present describe one
+    evaluation (a table without its summary is an unfinished one)."""
+    with atomic_path(summary_json) as summary_tmp:
+        write_summary(summary, summary_tmp)
+        with atomic_path(out_parquet) as table_tmp:
+            write_predictions(table, metadata, table_tmp)
+            Path(summary_json).unlink(missing_ok=True)
+
+
+def _free_memory(device: torch.device) -> int | None:
+    """Bytes the device can still give (None where unknown): CUDA's free memory and what torch's
+    cache holds unused; on Linux, MemAvailable (what a process can take without swapping)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:
+        return None
+    available = [line.split()[1] for line in lines if line.startswith("MemAvailable:")]
+    return int(available[0]) * 1024 if available else None
+
+
+def check_decoding_fits(
+    model: Seq2Seq, vocab: Vocabulary, problem: Problem, rows: int, precision: str
+) -> None:
+    """Refuse up front a beam (times batch) whose decoding cannot fit in the device's memory.
+
+    The need counted is a lower bound of what decoding `rows` hypotheses at once holds: the
+    encoded source, per decoder layer the keys and values of the source and of the tokens
+    written (2 bytes a number in 16-bit arithmetic, else 4), and two float32 tables of
+    next-token scores. Past the free memory an allocation fails mid-way, or the kernel kills
+    the process without a word.
+    """
+    cfg = model.cfg
+    source_length = vocab.source_length(problem.input_shape)
+    max_len = vocab.target_length(problem.target_shape)
+    width = 2 if precision in PRECISIONS_DTYPES else 4
+    keys_values = 2 * cfg.dec_layers * (source_length + max_len) * cfg.dec_dim
+    need = rows * (width * (source_length * cfg.enc_dim + keys_values) + 2 * 4 * cfg.tgt_vocab)
+    device = next(model.parameters()).device
+    free = _free_memory(device)
+    if free is not None and need > free:
+        raise ValueError(
+            f"too large a beam: decoding {rows:,} hypotheses at once (beam size x batch size) needs at "
+            f"least {need / 1e9:,.1f} GB on {device}, which has {free / 1e9:,.1f} GB free; lower the beam or the batch size"
+        )

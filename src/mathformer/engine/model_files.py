@@ -10,7 +10,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import torch
 
@@ -43,12 +43,40 @@ def model_file_contents(model: Seq2Seq, cfg: RunConfig, vocab: Vocabulary, **ext
     }
 
 
+class _KeepingWriteErrors:
+    """A file for torch.save that keeps the OSError of a failed write (a full disk): torch's zip
+    writer swallows it and raises a RuntimeError about stream positions instead."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
 def save(contents: Any, path: Path) -> None:
-    """torch.save, atomically and byte-stable (model files and the training checkpoint alike)."""
+    """torch.save, atomically and byte-stable (model files and the training checkpoint alike).
+
+    A write that fails (a full disk) is an OSError naming `path`, and leaves the old file whole.
+    """
     # Through a file object: given a path, torch.save names the zip's root folder after the file,
     # and the temporary name would make the bytes of two identical runs differ.
     with atomic_path(path) as tmp, tmp.open("wb") as handle:
-        torch.save(contents, handle)
+        writer = _KeepingWriteErrors(handle)
+        try:
+            torch.save(contents, writer)
+        except RuntimeError:
+            if writer.error is None:
+                raise
+            raise writer.error from None
 
 
 class TrainedModel(NamedTuple):
@@ -66,8 +94,8 @@ def _read(path: Path) -> dict[str, Any]:
         raise ValueError(f"model file not found: {path}")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many kinds (pickle, zip, runtime) for a damaged file
-        raise ValueError(f"{path} is not a readable model file ({type(err).__name__})") from None
+    except Exception:  # noqa: BLE001 - torch raises many kinds (pickle, zip, runtime) for a damaged file
+        raise ValueError(f"{path} is not a readable model file: torch cannot load it") from None
     if not isinstance(saved, dict) or saved.get("format_version") != MODEL_FORMAT:
         found = saved.get("format_version") if isinstance(saved, dict) else None
         raise ValueError(f"{path} has model format version {found}; this mathformer reads {MODEL_FORMAT}")
@@ -119,10 +147,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> T
         spec = saved["vocab"]
         vocab = Vocabulary(spec["input_encoding"], spec["output_encoding"], spec["max_dim"])
         run_config = RunConfig.from_dict(saved["run_config"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        detail = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise ValueError(
-            f"{path} is not a consistent mathformer model ({type(err).__name__} {detail})"
-        ) from None
+    except KeyError as err:
+        raise ValueError(f"{path} is not a consistent mathformer model: it lacks {err.args[0]!r}") from None
+    except (TypeError, ValueError, RuntimeError) as err:
+        detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is not a consistent mathformer model: {detail}") from None
     target = device if isinstance(device, torch.device) else resolve_device(device)
     return TrainedModel(model.to(target).eval(), run_config, vocab, saved.get("warning"))

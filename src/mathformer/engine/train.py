@@ -380,6 +380,11 @@ class _Trainer:
 
 
 def _write_run_files(run_dir: Path, cfg: RunConfig) -> None:
+    """config.yaml and env.json of the training starting now, once what described another model
+    is gone: model.pt and weak.pt exist only once a training ends, and the log is rewritten from
+    the resumed state, if any. So at every instant the files present describe one model."""
+    for name in (run_folder.MODEL, run_folder.WEAK, run_folder.TRAIN_LOG):
+        (run_dir / name).unlink(missing_ok=True)
     with atomic_path(run_dir / run_folder.CONFIG) as tmp:
         tmp.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     with atomic_path(run_dir / run_folder.ENV) as tmp:
@@ -427,7 +432,7 @@ def train(
         trainer = _Trainer(cfg, run_dir, eval_sets, resolved_device, workers, eval_batch_size, fixed_train)
         resumed = trainer.resume()
         _write_run_files(run_dir, cfg)
-        if trainer.state.log_rows:  # only a resumed state has rows: rewrite them with today's sets
+        if trainer.state.log_rows:  # only a resumed state has rows: write them with today's sets
             trainer.write_log()
         progress = TrainingProgress(trainer.total_steps * cfg.batch_size, trainer.state.step * cfg.batch_size)
         for line in (device_line, resumed):

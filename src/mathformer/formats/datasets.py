@@ -87,16 +87,57 @@ def save_dataset(dataset: Dataset, path: str | Path) -> None:
                 np.lib.format.write_array(handle, np.asarray(array), allow_pickle=False)
 
 
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the .npz at `path`; a file that is not one, or is damaged, is a ValueError."""
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a dataset file: not a readable .npz archive")
+    fields = {}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            for key in archive.files:
+                try:
+                    fields[key] = archive[key]
+                except ValueError as error:
+                    # numpy refuses object arrays with a hint to allow pickles: never to be followed here.
+                    why = "it holds Python objects" if "pickle" in str(error) else "it is damaged"
+                    raise ValueError(
+                        f"{path} is not a mathformer dataset: {key} cannot be read ({why})"
+                    ) from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):
+        raise ValueError(f"{path} is damaged: its .npz archive cannot be read") from None
+    return fields
+
+
+def _scalar(fields: dict[str, np.ndarray], key: str, kinds: str, path: Path) -> np.ndarray:
+    """The 0-d array `key` whose dtype is of one of `kinds` (numpy kind letters: 'iu', 'f', 'U')."""
+    value = fields[key]
+    if value.shape != () or value.dtype.kind not in kinds:
+        raise ValueError(f"{path} is not a mathformer dataset: {key} is not a single value of the right type")
+    return value
+
+
+def _check_numbers(path: Path, name: str, values: np.ndarray) -> None:
+    if values.dtype.kind != "f":
+        raise ValueError(f"{path}: {name} are {values.dtype}, not floating-point numbers")
+    finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
+    if not finite.all():
+        first = int(np.argmin(finite))
+        raise ValueError(
+            f"{path}: {name} hold NaN or infinite values (first in problem {first}); "
+            "a dataset holds finite numbers only"
+        )
+
+
 def load_dataset(path: str | Path) -> Dataset:
-    """Read a set written by `save_dataset`; any defect is a one-line error naming the file."""
+    """Read a set written by `save_dataset`; any defect is a one-line error naming the file.
+
+    Checked: the format version, every field's type, the arrays' shapes against the problem, and
+    that inputs and targets are finite (a NaN target would score as a silent failure).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"dataset file not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            fields = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path} is not a readable dataset file ({error})") from None
+    fields = _read_arrays(path)
     # The version first: an older file lacks keys that a newer format added.
     version = fields.get("format_version")
     if version is None or version.shape != () or not np.issubdtype(version.dtype, np.integer):
@@ -108,18 +149,24 @@ def load_dataset(path: str | Path) -> Dataset:
     missing = [key for key in _KEYS if key not in fields]
     if missing:
         raise ValueError(f"{path} is not a mathformer dataset: missing {', '.join(missing)}")
-    problem = Problem(
-        task=str(fields["task"]),
-        n=int(fields["n"]),
-        spectrum=str(fields["spectrum"]),
-        law=str(fields["law"]),
-        coeff_range=float(fields["coeff_range"]),
-        signs=str(fields["signs"]),
-    )
+    try:
+        problem = Problem(
+            task=str(_scalar(fields, "task", "U", path)),
+            n=int(_scalar(fields, "n", "iu", path)),
+            spectrum=str(_scalar(fields, "spectrum", "U", path)),
+            law=str(_scalar(fields, "law", "U", path)),
+            coeff_range=float(_scalar(fields, "coeff_range", "iuf", path)),
+            signs=str(_scalar(fields, "signs", "U", path)),
+        )
+    except ValueError as error:
+        message = str(error)
+        raise ValueError(message if message.startswith(str(path)) else f"{path}: {message}") from None
     inputs, targets = fields["inputs"], fields["targets"]
-    size = len(inputs)
+    size = len(inputs) if inputs.ndim else 0
     if inputs.shape != (size, *problem.input_shape) or targets.shape != (size, *problem.target_shape):
         raise ValueError(
             f"{path}: arrays of shape {inputs.shape} and {targets.shape} do not fit {problem.task} with n={problem.n}"
         )
-    return Dataset(problem, inputs, targets, int(fields["seed"]))
+    _check_numbers(path, "inputs", inputs)
+    _check_numbers(path, "targets", targets)
+    return Dataset(problem, inputs, targets, int(_scalar(fields, "seed", "iu", path)))
