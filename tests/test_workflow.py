@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shlex
 import subprocess
 import sys
 import zipfile
@@ -19,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from mathformer import cli
 from mathformer.core.config import PRECISIONS, SCHEDULES, RunConfig
 from mathformer.core.encoding import ENCODINGS
 from mathformer.core.problems import LAWS, SPECTRA, TASKS
@@ -112,6 +114,18 @@ def test_failure_analyses_read_the_final_and_the_weak_eigenvector_models(paper_d
     # The claims file goes to both, for the paper's values on their figures, and is not a run.
     for command in (roughly_right, predictability):
         assert re.search(r"--claims \S*config/claims\.yaml", command), command
+
+
+def test_no_command_of_the_workflow_writes_over_what_it_reads(paper_dry_run):
+    """Every verb's check (mathformer.cli.refuse_overwrites) passes the workflow's own layout:
+    sets inside results/, the report inside the results folder it reads, and so on."""
+    checked = Counter()
+    for verb in ("generate", "train", "evaluate", "analyse", "report"):
+        for command in shell_commands(paper_dry_run, verb):
+            args = cli.build_parser().parse_args(shlex.split(command.split(" > ")[0])[1:])
+            cli.refuse_overwrites(verb, *args.paths(args))
+            checked[verb] += 1
+    assert sum(checked.values()) == sum(PAPER_JOBS.values()) - 1  # every job but `all`
 
 
 def test_training_commands_carry_each_runs_settings(paper_dry_run):

@@ -9,8 +9,8 @@
 
 Bad input ends the command with status 1 and one line `mathformer: error: ...` (usage errors:
 status 2, one line too); a training run stopped by SIGTERM/SIGUSR1 ends with status 75 after
-saving its state. Exhaustion is bad input too: a full disk (or quota) names the file being
-written, running out of memory names the verb and what it asked for; writes are atomic, so
+saving its state. Running out ends the same way: a full disk (or quota) names the file being
+written, a lack of memory names the verb and what it could not allocate; writes are atomic, so
 nothing is left half-written. Heavy modules are imported inside the verb that needs them, so
 `--help` and the analysis verbs start without loading torch.
 
@@ -36,7 +36,7 @@ import itertools
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -99,11 +99,12 @@ Labelled = list[tuple[str, Path]]
 
 
 def _same_file(first: Path, second: Path) -> bool:
+    """One file by any name: `./x` and `x`, a symlink and its target, two hard links."""
     if first.resolve() == second.resolve():
         return True
     try:
-        return os.path.samefile(first, second)  # hard links
-    except OSError:  # one of them does not exist yet
+        return os.path.samefile(first, second)
+    except OSError:  # one of them does not exist yet: not one file
         return False
 
 
@@ -496,9 +497,8 @@ def _exhausted(verb: str, error: Exception) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     verb = " ".join(filter(None, (args.verb, getattr(args, "analysis", None))))
-    paths: Callable[[argparse.Namespace], tuple[Labelled, Labelled]] = args.paths
     try:
-        refuse_overwrites(verb, *paths(args))
+        refuse_overwrites(verb, *args.paths(args))
         args.handler(args)
     except _Stopped as stop:
         return _fail(stop.status, stop.kind, str(stop))
