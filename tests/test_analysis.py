@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import synthetic_results as synthetic
+from mathformer import cli
 from mathformer.analysis import claims as claims_module
 from mathformer.analysis.catalogue import OUTPUTS
 from mathformer.analysis.catalogue import files as outputs_files
@@ -58,14 +59,24 @@ def test_training_table_reads_the_last_epoch_and_keeps_the_log(tmp_path):
     assert read_table(tmp_path / "out" / "tables" / "training.csv").equals(table)
 
 
-def test_training_table_refuses_a_log_without_accuracy(tmp_path):
+@pytest.mark.parametrize(
+    ("spoil", "expected"),
+    [
+        (lambda log: log.drop(columns="valid_acc_2"), "lacks column(s) valid_acc_2"),
+        (lambda log: log.iloc[:0], "has a header but no rows"),
+        (lambda log: log.astype({"wall_seconds": object}).assign(wall_seconds="soon"), "not numbers in column(s) wall_seconds"),
+    ],
+)  # fmt: skip
+def test_analyse_training_refuses_a_log_it_cannot_read_a_row_from(tmp_path, capsys, spoil, expected):
     folder = synthetic.model_dir(tmp_path / "eigvec", "eigenvectors", [0.2])
-    pd.read_csv(folder / "train_log.csv").drop(columns="valid_acc_2").to_csv(
-        folder / "train_log.csv", index=False
+    log = folder / "train_log.csv"
+    spoil(pd.read_csv(log)).to_csv(log, index=False)
+    assert (
+        cli.main(["analyse", "training", "--model", f"eigvec={folder}", "--out", str(tmp_path / "out")]) == 1
     )
-    with pytest.raises(ValueError, match="eigvec.*valid_acc_2"):
-        training_summary({"eigvec": folder}, tmp_path / "out")
-    assert not (tmp_path / "out" / "tables" / "training.csv").exists()
+    message = capsys.readouterr().err.splitlines()[-1]
+    assert message.startswith(f"mathformer: error: training log {str(log)!r} ") and expected in message
+    assert not (tmp_path / "out" / "tables").exists()
 
 
 def test_seed_spread_summarises_each_group_of_seeds():

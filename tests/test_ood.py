@@ -204,3 +204,152 @@ def test_learning_curves_of_several_seeds_are_a_mean_with_a_band(tmp_path):
         (spectrum, None if pd.isna(seed) else int(seed))
         for spectrum, seed in zip(valid["train_spectrum"], valid["seed"])
     ] == [("uniform", None), ("laplace", 0), ("laplace", 1)]
+
+
+# ---------------------------------------------------------------- bad data: `mathformer analyse ood`
+
+
+def _study(tmp_path) -> tuple[dict, dict]:
+    """The inputs of a small, sound study: two training runs, each with its log and two summaries."""
+    accuracy = {
+        (train, test): 0.8 for train in ("eigval_semicircle", "eigval_laplace") for test in SPECTRA[:2]
+    }
+    summaries = synthetic.ood_summaries(tmp_path, accuracy)
+    logs = {
+        train: synthetic.train_log(tmp_path / f"{train}.csv", [0.2, 0.6, 0.9])
+        for train in ("eigval_semicircle", "eigval_laplace")
+    }
+    return summaries, logs
+
+
+def _drop_column(path, column):
+    pd.read_csv(path).drop(columns=column).to_csv(path, index=False)
+
+
+def _keep_header(path, _):
+    path.write_text(path.read_text().splitlines()[0] + "\n")
+
+
+def _write_text(path, text):
+    path.write_text(text)
+
+
+def _write_bytes(path, _):
+    path.write_bytes(b"PK\x03\x04\x14\x00\x00\x00\x08\x00\xff\xfe binary")
+
+
+def _words_in_column(path, column):
+    log = pd.read_csv(path).astype({column: object})
+    log.loc[1, column] = "lots"
+    log.to_csv(path, index=False)
+
+
+def _blank_column(path, column):
+    log = pd.read_csv(path)
+    log[column] = np.nan
+    log.to_csv(path, index=False)
+
+
+def _summary_without(path, key):
+    summary = json.loads(path.read_text())
+    del summary[key]
+    path.write_text(json.dumps(summary))
+
+
+def _summary_with(path, change):
+    path.write_text(json.dumps(json.loads(path.read_text()) | change))
+
+
+BAD_LOGS = [
+    (
+        _drop_column,
+        "valid_acc_5",
+        "lacks column(s) valid_acc_5 (the learning curves draw the validation accuracy at 5 %",
+    ),
+    (_drop_column, "examples", "lacks column(s) examples"),
+    (_keep_header, None, "has a header but no rows: it needs one row per epoch"),
+    (_write_text, "", "cannot read training log"),
+    (_write_bytes, None, "cannot read training log"),
+    (_words_in_column, "examples", "has values that are not numbers in column(s) examples"),
+    (_blank_column, "valid_acc_5", "has no value in column valid_acc_5"),
+    (
+        _drop_column,
+        ["semicircle_acc_5"],
+        "lacks column semicircle_acc_5, the semicircle test curve the other logs have",
+    ),
+]
+BAD_SUMMARIES = [
+    (_summary_without, "count", "its test-set size 'count' must be a positive integer, got None"),
+    (_summary_without, "accuracy_interval", "has no accuracy_interval at tolerance 0.05"),
+    (_summary_with, {"accuracy": {"0.05": 1.5, "0.02": 0.5, "0.01": 0.2}}, "accuracy at 5 % must be a share in [0, 1], got 1.5"),
+    (_summary_with, {"accuracy": {"0.05": 0.5}}, "has no accuracy at tolerance 0.02; it has 0.05"),
+    (_write_text, "{not json", "cannot read evaluation summary"),
+    (_write_bytes, None, "cannot read evaluation summary"),
+]  # fmt: skip
+
+
+def _analyse_ood(capsys, summaries, logs, out) -> tuple[int, str]:
+    from mathformer import cli
+
+    argv = ["analyse", "ood", "--out", str(out)]
+    argv += [f"--summary={train}/{test}={path}" for (train, test), path in summaries.items()]
+    argv += [f"--log={train}={path}" for train, path in logs.items()]
+    capsys.readouterr()
+    status = cli.main(argv)
+    lines = [
+        line for line in capsys.readouterr().err.splitlines() if not line.startswith("mathformer analyse:")
+    ]
+    return status, "\n".join(lines)
+
+
+def _assert_one_clear_line(message: str, path, expected: str) -> None:
+    assert message.startswith("mathformer: error: ") and "\n" not in message, message
+    assert repr(str(path)) in message and expected in message, message
+    for hidden in (".tmp", "allow_pickle", "KeyError", "Traceback", "mathformer-staging"):
+        assert hidden not in message, message
+
+
+@pytest.mark.parametrize(("spoil", "what", "expected"), BAD_LOGS)
+def test_analyse_ood_refuses_a_log_without_what_it_draws(tmp_path, capsys, spoil, what, expected):
+    summaries, logs = _study(tmp_path)
+    # The laplace log is spoiled; the semicircle test curve is dropped from it alone when asked.
+    bad = logs["eigval_laplace"]
+    spoil(bad, what[0] if isinstance(what, list) else what)
+    status, message = _analyse_ood(capsys, summaries, logs, tmp_path / "out")
+    assert status == 1
+    _assert_one_clear_line(message, bad, expected)
+    assert not (tmp_path / "out" / "tables").exists()
+
+
+@pytest.mark.parametrize(("spoil", "what", "expected"), BAD_SUMMARIES)
+def test_analyse_ood_refuses_a_summary_without_what_the_tables_read(tmp_path, capsys, spoil, what, expected):
+    summaries, logs = _study(tmp_path)
+    bad = summaries[("eigval_laplace", SPECTRA[1])]
+    spoil(bad, what)
+    status, message = _analyse_ood(capsys, summaries, logs, tmp_path / "out")
+    assert status == 1
+    _assert_one_clear_line(message, bad, expected)
+
+
+def test_analyse_ood_refuses_a_log_and_summaries_of_different_runs(tmp_path, capsys):
+    summaries, logs = _study(tmp_path)
+    extra = synthetic.train_log(tmp_path / "gaussian.csv", [0.5])
+    status, message = _analyse_ood(capsys, summaries, logs | {"eigval_gaussian": extra}, tmp_path / "out")
+    assert status == 1
+    _assert_one_clear_line(
+        message,
+        extra,
+        "is of run 'eigval_gaussian', which has no evaluation summary; runs with summaries: eigval_laplace, eigval_semicircle",
+    )
+    del logs["eigval_laplace"]
+    status, message = _analyse_ood(capsys, summaries, logs, tmp_path / "out")
+    assert status == 1 and message == (
+        "mathformer: error: summaries of run(s) eigval_laplace have no training log: the OOD study needs the log of every run"
+    )
+
+
+def test_analyse_ood_accepts_the_sound_study(tmp_path, capsys):
+    summaries, logs = _study(tmp_path)
+    status, message = _analyse_ood(capsys, summaries, logs, tmp_path / "out")
+    assert status == 0, message
+    assert (tmp_path / "out" / "figures" / "learning_curves.png").is_file()

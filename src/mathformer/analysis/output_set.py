@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from mathformer.analysis import catalogue
 from mathformer.analysis.catalogue import FOLDERS, Output
-from mathformer.figures.style import save_figure
+from mathformer.figures.style import SAVE_ORDER, save_figure
 from mathformer.formats import figure_index
 from mathformer.formats.tables import write_table
 
@@ -57,7 +57,8 @@ class OutputSet:
     def figure(self, output: Output, figure: Figure, caption: str) -> None:
         """Stage figures/NAME.{png,pdf}, and its caption for the table of figures."""
         self._check(output)
-        for path in catalogue.paths(output):
+        for suffix in SAVE_ORDER:
+            path = f"{FOLDERS['figure']}/{output.name}.{suffix}"
             with self._writing(path):
                 (self.staging / path).parent.mkdir(parents=True, exist_ok=True)
                 save_figure(figure, self.staging / path)
@@ -82,9 +83,12 @@ class OutputSet:
         """Name the file of the results folder, not the staged one, when writing fails (a full disk)."""
         try:
             yield
-        except OSError as err:
+        except Exception as err:
+            cause = _os_error(err)
+            if cause is None:
+                raise
             raise OSError(
-                f"cannot write {self.out / path}: {err.strerror or err}; nothing under {self.out} was changed"
+                f"cannot write {self.out / path}: {cause.strerror or cause}; nothing under {self.out} was changed"
             ) from None
 
     def commit(self) -> None:
@@ -113,6 +117,14 @@ class OutputSet:
                     (self.out / path).unlink(missing_ok=True)
                 for source, target in moves:
                     os.replace(source, target)
+
+
+def _os_error(error: BaseException | None) -> OSError | None:
+    """The OSError behind an error, if any: matplotlib's PDF writer hides a full disk behind an
+    AttributeError of its own, raised while it handles the OSError."""
+    while error is not None and not isinstance(error, OSError):
+        error = error.__cause__ or error.__context__
+    return error
 
 
 @contextlib.contextmanager

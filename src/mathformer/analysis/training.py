@@ -31,11 +31,26 @@ HEADLINE_COLUMN = VALID_COLUMNS[HEADLINE_TOLERANCE]
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
+def read_training_log(path: Path) -> pd.DataFrame:
+    """A model's train_log.csv with what its row reads: an epoch at least, examples, minutes and
+    the validation accuracies; ValueError naming the file."""
+    log = read_log(path)
+    needed = ("examples", "wall_seconds", *VALID_COLUMNS.values())
+    missing = [column for column in needed if column not in log]
+    if missing:
+        raise ValueError(f"training log {str(path)!r} lacks column(s) {', '.join(missing)}")
+    if log.empty:
+        raise ValueError(f"training log {str(path)!r} has a header but no rows: it needs one row per epoch")
+    wrong = [column for column in needed if not pd.api.types.is_numeric_dtype(log[column])]
+    if wrong:
+        raise ValueError(
+            f"training log {str(path)!r} has values that are not numbers in column(s) {', '.join(wrong)}"
+        )
+    return log
+
+
 def training_row(name: str, settings: RunConfig, log: pd.DataFrame) -> dict[str, object]:
     """The row of one model: what it learned, at what size, and how far it got."""
-    missing = [column for column in VALID_COLUMNS.values() if column not in log]
-    if log.empty or missing:
-        raise ValueError(f"training log of {name!r} has no rows or lacks column(s) {', '.join(missing)}")
     last = log.iloc[-1]
     row: dict[str, object] = {
         "run": name,
@@ -71,7 +86,8 @@ def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str |
                 f"run name {name!r} must be letters, digits, '_' and '-' (it names {catalogue.TRAIN_LOGS}/{name}.csv)"
             )
         log_path = Path(folder) / run_folder.TRAIN_LOG
-        rows.append(training_row(name, read_run_config(Path(folder) / run_folder.CONFIG), read_log(log_path)))
+        settings = read_run_config(Path(folder) / run_folder.CONFIG)
+        rows.append(training_row(name, settings, read_training_log(log_path)))
         logs[name] = log_path.read_bytes()
     table = pd.DataFrame(rows)
     percents = [f"{100 * tolerance:g}" for tolerance in VALID_COLUMNS]

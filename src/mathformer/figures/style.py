@@ -44,6 +44,9 @@ SPECTRUM_COLOURS = dict(
 OUTCOME_COLOURS = {"correct": "tab:blue", "failed": "tab:red"}
 LEGEND_WIDTH = 2.3  # inches added right of the panels for a shared legend (`legend_right`)
 LEGEND_LINE = 0.15  # inches per line of a legend set under its panel (7 pt text and spacing)
+# Each figure is saved as PDF, then PNG: a drawing leaves its layout a little changed, so the
+# order is part of what makes the same results give the same bytes.
+SAVE_ORDER = ("pdf", "png")
 # No creation date in the PDF: the same results give the same bytes (and no git diff).
 SAVE_METADATA = {"pdf": {"CreationDate": None}, "png": {}}
 
