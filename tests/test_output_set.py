@@ -102,6 +102,35 @@ def test_a_finished_analysis_replaces_its_whole_set(tmp_path):
     assert not _staging_folders(results)
 
 
+def test_a_commit_that_stops_halfway_leaves_files_missing_never_old_beside_new(tmp_path, capsys, monkeypatch):
+    first, second = _predictions(tmp_path)
+    results = tmp_path / "results"
+    assert cli.main(["analyse", "roughly-right", "--run", f"eig={first}", "--out", str(results)]) == 0
+    before = _snapshot(results, "roughly_right")
+    replace, moved = os.replace, []
+
+    def stop_after_two(source, target):
+        if STAGING_PREFIX in str(target):  # staging a table: not yet the commit
+            return replace(source, target)
+        if len(moved) == 2:
+            raise OSError(5, "Input/output error")
+        moved.append(Path(target))
+        replace(source, target)
+
+    monkeypatch.setattr(output_set.os, "replace", stop_after_two)
+    capsys.readouterr()
+    assert cli.main(["analyse", "roughly-right", "--run", f"eig={second}", "--out", str(results)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"mathformer: error: cannot put the new files in place under {results}: Input/output error; "
+        "some files of the set are missing there: run the analysis again"
+    )
+    assert moved[0] == results / "figures" / FIGURE_INDEX  # the captions first, then the files
+    for path in _set_files(results, "roughly_right"):
+        # New, or missing: never the old file.
+        assert path in moved or not path.exists(), path
+        assert not path.exists() or path.stat().st_ino != before[path][0], path
+
+
 def test_a_set_missing_one_of_its_files_is_not_put_in_place(tmp_path):
     results = tmp_path / "results"
     with pytest.raises(ValueError, match="wrote no seed_spread"):

@@ -113,10 +113,16 @@ class OutputSet:
             for _, target in moves:
                 target.parent.mkdir(parents=True, exist_ok=True)
             with _signals_held():
-                for path in self.files:
-                    (self.out / path).unlink(missing_ok=True)
-                for source, target in moves:
-                    os.replace(source, target)
+                try:
+                    for path in self.files:
+                        (self.out / path).unlink(missing_ok=True)
+                    for source, target in moves:
+                        os.replace(source, target)
+                except OSError as err:
+                    raise OSError(
+                        f"cannot put the new files in place under {self.out}: {err.strerror or err}; "
+                        "some files of the set are missing there: run the analysis again"
+                    ) from None
 
 
 def _os_error(error: BaseException | None) -> OSError | None:
