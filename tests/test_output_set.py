@@ -175,6 +175,8 @@ def small_disk(tmp_path):
     """A 4 MiB tmpfs (mounting one needs root: skipped otherwise), unmounted afterwards."""
     disk = tmp_path / "disk"
     disk.mkdir()
+    if shutil.which("mount") is None:
+        pytest.skip("no mount command here")
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True, text=True
     )
@@ -211,5 +213,3 @@ def test_a_full_disk_while_saving_a_pdf_is_one_line_and_changes_nothing(tmp_path
     ], done.stderr
     assert _snapshot(results, "roughly_right") == before
     assert not _staging_folders(results)
-    (small_disk / "filler").unlink()
-    shutil.rmtree(results)
