@@ -138,8 +138,9 @@ def full_results(root: Path) -> Path:
     at the smoke scale's run names (so the claims file marks the paper's values on the figures),
     with a weak snapshot beside the eigenvector model and a training spectrum (laplace) trained
     with two seeds."""
-    from mathformer.analysis.failures import predictability, roughly_right
     from mathformer.analysis.ood import ood_study
+    from mathformer.analysis.predictability import predictability
+    from mathformer.analysis.roughly_right import roughly_right
     from mathformer.analysis.training import training_summary
 
     inputs = root / "inputs"

@@ -120,9 +120,9 @@ def test_train_then_evaluate(tmp_path, capsys, valid):
     ("argv", "module", "function", "expected"),
     [
         (["analyse", "roughly-right", "--run", "big=a.parquet", "--run", "weak=b.parquet", "--out", "o", "--claims", "c.yaml"],
-         "mathformer.analysis.failures", "roughly_right", (({"big": "a.parquet", "weak": "b.parquet"}, "o"), {"claims": Path("c.yaml")})),
+         "mathformer.analysis.roughly_right", "roughly_right", (({"big": "a.parquet", "weak": "b.parquet"}, "o"), {"claims": Path("c.yaml")})),
         (["analyse", "predictability", "--run", "inv=c.parquet", "--out", "o"],
-         "mathformer.analysis.failures", "predictability", (({"inv": "c.parquet"}, "o"), {"claims": None})),
+         "mathformer.analysis.predictability", "predictability", (({"inv": "c.parquet"}, "o"), {"claims": None})),
         (["report", "--notebook-dir", "nb", "--results", "r", "--claims", "c.yaml", "--out", "r/report", "--scale", "quick"],
          "mathformer.report.build", "build_report", (("nb", "r", "c.yaml", "r/report"), {"scale": "quick"})),
     ],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import html
 import json
-import multiprocessing
 import os
 import re
 import shutil
@@ -16,10 +15,9 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
 
 import synthetic_results as synthetic
-from mathformer.figures import plots
+from mathformer.formats.figure_index import read_figure_captions
 from mathformer.report.build import (
     NOTEBOOK_ORDER,
     build_report,
@@ -187,53 +185,6 @@ def test_claims_print_in_their_units():
     assert "unit" not in view
 
 
-# ---------------------------------------------------------------- figure captions
-
-
-def test_figure_captions_live_in_the_folder_readme_not_in_the_image(tmp_path):
-    figure = Figure()
-    figure.subplots().plot([0, 1], [0, 1])
-    plots.save_figure(figure, tmp_path, "b_fig", "Second | with a pipe,\nand a line break.")
-    plots.save_figure(figure, tmp_path, "a_fig", "First.")
-    assert not figure.texts  # nothing drawn on the figure beside its axes
-    captions = plots.read_figure_captions(tmp_path)
-    assert captions == {"a_fig": "First.", "b_fig": "Second | with a pipe, and a line break."}
-    readme = (tmp_path / "README.md").read_text()
-    assert readme.index("| a_fig |") < readme.index("| b_fig |")  # sorted: the same figures, the same bytes
-    plots.write_figure_caption(tmp_path, "a_fig", "First, redrawn.")
-    assert plots.read_figure_captions(tmp_path)["a_fig"] == "First, redrawn."
-    names = sorted(path.name for path in tmp_path.iterdir())
-    assert names == ["README.md", "a_fig.pdf", "a_fig.png", "b_fig.pdf", "b_fig.png"]
-    assert plots.read_figure_captions(tmp_path / "none") == {}
-
-
-def _write_captions(folder: Path, prefix: str) -> None:
-    for number in range(15):
-        plots.write_figure_caption(folder, f"{prefix}{number}", f"Caption {prefix}{number}.")
-
-
-def test_analyses_drawing_at_once_lose_no_caption(tmp_path):
-    # Snakemake runs the analyses side by side; each writes its captions into the same README.md.
-    context = multiprocessing.get_context("fork")
-    writers = [context.Process(target=_write_captions, args=(tmp_path, prefix)) for prefix in "abc"]
-    for writer in writers:
-        writer.start()
-    for writer in writers:
-        writer.join(timeout=60)
-    assert [writer.exitcode for writer in writers] == [0, 0, 0]
-    assert len(plots.read_figure_captions(tmp_path)) == 45
-
-
-def test_a_damaged_table_of_figures_is_one_clear_error(tmp_path):
-    plots.write_figure_caption(tmp_path, "fig", "Caption.")
-    with (tmp_path / "README.md").open("a") as readme:
-        readme.write("| broken row\n")
-    with pytest.raises(ValueError, match="not a '| figure | caption |' row: '| broken row'"):
-        plots.read_figure_captions(tmp_path)
-    with pytest.raises(ValueError, match="figure name 'a b'"):
-        plots.write_figure_caption(tmp_path, "a b", "x")
-
-
 def test_locate_finds_repository_paths_from_a_subfolder(tmp_path, monkeypatch):
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "claims.yaml").write_text("claims: []\n")
@@ -376,7 +327,7 @@ def test_report_reads_well_in_a_browser(built_report, tmp_path):
     assert len(runs) == len(set(runs)), runs
     figures = [figure["id"] for figure in layout["figures"]]
     assert sorted(figures) == sorted(f"figure-{name}" for name in FIGURES)
-    captions = plots.read_figure_captions(built_report.parents[1] / "figures")
+    captions = read_figure_captions(built_report.parents[1] / "figures")
     for figure in layout["figures"]:
         assert figure["loaded"] and figure["caption"] == captions[figure["id"].removeprefix("figure-")], (
             figure

@@ -380,7 +380,7 @@ def _training_paths(args: argparse.Namespace) -> tuple[Labelled, Labelled]:
 
 def _roughly_right(args: argparse.Namespace) -> None:
     runs = _named_paths(args.run, "--run")
-    from mathformer.analysis.failures import roughly_right
+    from mathformer.analysis.roughly_right import roughly_right
 
     _say("analyse", f"roughly-right over {len(runs)} run(s)")
     roughly_right(runs, args.out, claims=args.claims)
@@ -389,7 +389,7 @@ def _roughly_right(args: argparse.Namespace) -> None:
 
 def _predictability(args: argparse.Namespace) -> None:
     runs = _named_paths(args.run, "--run")
-    from mathformer.analysis.failures import predictability
+    from mathformer.analysis.predictability import predictability
 
     _say("analyse", f"predictability over {len(runs)} run(s)")
     predictability(runs, args.out, claims=args.claims)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mathformer.core.metrics import HEADLINE_TOLERANCE
+
 TABLE_SUFFIXES = ("csv", "md", "tex")
 FIGURE_SUFFIXES = ("png", "pdf")
 FOLDERS = {"table": "tables", "figure": "figures"}
@@ -48,32 +50,65 @@ CATEGORIES = {
     "ood": "3. Out of distribution",
     "training": "Training",
 }
+# The tolerances the OOD and training tables report, as the paper does: 5, 2 and 1 %.
+REPORTED_TOLERANCES = (HEADLINE_TOLERANCE, 0.02, 0.01)
+# Every output, named once here; the analyses write them by these objects.
+ROUGHLY_RIGHT_TABLE = Output("roughly_right", "table", "properties of correct and failed predictions")
+ROUGHLY_RIGHT_FIGURE = Output("roughly_right", "figure", "properties of correct and failed predictions")
+CONDITION_NUMBERS = Output("condition_numbers", "table", "condition numbers")
+FAILURE_PREDICTORS = Output("failure_predictors", "table", "failure predictors")
+INVERSE_DISTANCE = Output("inverse_distance", "table", "distance to the true inverse")
+CONDITION_HISTOGRAMS = Output("condition_histograms", "figure", "condition numbers")
+ROC_CURVES = Output("roc_curves", "figure", "ROC curves")
+# The OOD accuracy tables, by tolerance: the headline one, and companions named by their
+# percentage (ood_accuracy_2, ood_accuracy_1).
+OOD_ACCURACY = {
+    tolerance: Output(
+        "ood_accuracy" + ("" if tolerance == HEADLINE_TOLERANCE else f"_{100 * tolerance:g}"),
+        "table",
+        f"accuracy at {100 * tolerance:g} %",
+    )
+    for tolerance in REPORTED_TOLERANCES
+}
+OOD_ACCURACY_INTERVAL = Output(
+    "ood_accuracy_interval", "table", f"accuracy at {100 * HEADLINE_TOLERANCE:g} % with 95 % intervals"
+)
+EXAMPLES_TO_ACCURACY = Output("examples_to_accuracy", "table", "training examples to reach an accuracy")
+OOD_HEATMAP = Output("ood_heatmap", "figure", "accuracy heatmap")
+LEARNING_CURVES = Output("learning_curves", "figure", "learning curves")
+TRAINING = Output("training", "table", "examples, minutes and accuracy of each model")
+SEED_SPREAD = Output("seed_spread", "table", "spread of accuracy across seeds")
+# Beside the training table, a copy of each model's log: TRAIN_LOGS/<run>.csv.
+TRAIN_LOGS = "train_logs"
+
 OUTPUTS: dict[str, tuple[Output, ...]] = {
-    "roughly_right": (
-        Output("roughly_right", "table", "properties of correct and failed predictions"),
-        Output("roughly_right", "figure", "properties of correct and failed predictions"),
-    ),
+    "roughly_right": (ROUGHLY_RIGHT_TABLE, ROUGHLY_RIGHT_FIGURE),
     "predictability": (
-        Output("condition_numbers", "table", "condition numbers"),
-        Output("failure_predictors", "table", "failure predictors"),
-        Output("inverse_distance", "table", "distance to the true inverse"),
-        Output("condition_histograms", "figure", "condition numbers"),
-        Output("roc_curves", "figure", "ROC curves"),
+        CONDITION_NUMBERS,
+        FAILURE_PREDICTORS,
+        INVERSE_DISTANCE,
+        CONDITION_HISTOGRAMS,
+        ROC_CURVES,
     ),
     "ood": (
-        Output("ood_accuracy", "table", "accuracy at 5 %"),
-        Output("ood_accuracy_2", "table", "accuracy at 2 %"),
-        Output("ood_accuracy_1", "table", "accuracy at 1 %"),
-        Output("ood_accuracy_interval", "table", "accuracy at 5 % with 95 % intervals"),
-        Output("examples_to_accuracy", "table", "training examples to reach an accuracy"),
-        Output("ood_heatmap", "figure", "accuracy heatmap"),
-        Output("learning_curves", "figure", "learning curves"),
+        *OOD_ACCURACY.values(),
+        OOD_ACCURACY_INTERVAL,
+        EXAMPLES_TO_ACCURACY,
+        OOD_HEATMAP,
+        LEARNING_CURVES,
     ),
-    "training": (
-        Output("training", "table", "examples, minutes and accuracy of each model"),
-        Output("seed_spread", "table", "spread of accuracy across seeds"),
-    ),
+    "training": (TRAINING, SEED_SPREAD),
 }
+
+
+def suffixes(output: Output) -> tuple[str, ...]:
+    """The file suffixes an output is written as."""
+    return TABLE_SUFFIXES if output.kind == "table" else FIGURE_SUFFIXES
+
+
+def paths(output: Output) -> list[str]:
+    """The output's files, relative to the results folder (tables/NAME.csv, ...)."""
+    return [f"{FOLDERS[output.kind]}/{output.name}.{suffix}" for suffix in suffixes(output)]
 
 
 def names(analysis: str, kind: str) -> tuple[str, ...]:
@@ -84,9 +119,6 @@ def names(analysis: str, kind: str) -> tuple[str, ...]:
 def files(analysis: str) -> list[tuple[Output, str, bool]]:
     """(output, path relative to the results folder, whether it is the report's item) of every
     file of an analysis: the CSV of a table and the PNG of a figure are Snakemake report items."""
-    listed = []
-    for output in OUTPUTS[analysis]:
-        suffixes = TABLE_SUFFIXES if output.kind == "table" else FIGURE_SUFFIXES
-        for index, suffix in enumerate(suffixes):
-            listed.append((output, f"{FOLDERS[output.kind]}/{output.name}.{suffix}", index == 0))
-    return listed
+    return [
+        (output, path, index == 0) for output in OUTPUTS[analysis] for index, path in enumerate(paths(output))
+    ]

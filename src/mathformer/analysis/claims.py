@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from mathformer.analysis.catalogue import FOLDERS
 from mathformer.core.problems import unknown_choice
 
 RULE_KINDS = ("within", "within_relative", "at_least", "at_most")
@@ -243,7 +244,7 @@ def claims_table(claims_path: str | os.PathLike, results_dir: str | os.PathLike,
     """Every claim with the paper's value, this run's value, the verdict and the rule in words."""
     roles, claims = load_claims(claims_path)
     runs = roles.get(scale, {})
-    tables_dir = Path(results_dir) / "tables"
+    tables_dir = Path(results_dir) / FOLDERS["table"]
     rows = []
     for claim in claims:
         measured, untestable = measure(claim, tables_dir, runs)

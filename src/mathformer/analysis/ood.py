@@ -10,24 +10,24 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mathformer.analysis import catalogue
+from mathformer.analysis.output_set import output_set
 from mathformer.core.intervals import wilson
+from mathformer.core.metrics import HEADLINE_TOLERANCE
 from mathformer.core.problems import SPECTRA
-from mathformer.figures import plots
+from mathformer.figures.ood import learning_curves_figure, ood_heatmap_figure
+from mathformer.figures.style import style
 from mathformer.formats.run_folder import SEEDED_RUN, seeded_run_name
 from mathformer.formats.summaries import read_summary, summary_accuracy, summary_interval
-from mathformer.formats.tables import write_table
-from mathformer.formats.train_log import VALID, parse_accuracy_column, read_log
+from mathformer.formats.tables import MISSING
+from mathformer.formats.train_log import VALID, accuracy_column, parse_accuracy_column, read_log
 
-# Companion tables at the stricter tolerances, named by their percentage (ood_accuracy_2, _1).
-TABLE_TOLERANCES = {"ood_accuracy": 0.05, "ood_accuracy_2": 0.02, "ood_accuracy_1": 0.01}
 LEVELS_PCT = (50, 90, 95)
-CURVE_TOLERANCE = 0.05
 REFERENCE_TEST = "semicircle"
 
 
@@ -227,7 +227,7 @@ def examples_to_reach(examples: np.ndarray, accuracy_pct: np.ndarray, level_pct:
 def examples_to_accuracy(
     curves: pd.DataFrame,
     evaluated_on: Sequence[str] = (VALID, REFERENCE_TEST),
-    tolerance_pct: float = 100 * CURVE_TOLERANCE,
+    tolerance_pct: float = 100 * HEADLINE_TOLERANCE,
     levels_pct: Sequence[float] = LEVELS_PCT,
 ) -> pd.DataFrame:
     """Per training spectrum and evaluation set: examples needed to reach each accuracy level,
@@ -273,7 +273,145 @@ def examples_to_accuracy(
     )
 
 
+# ---------------------------------------------------------------- reading and checking the inputs
+
+
+def _read_summary(path: str | os.PathLike) -> dict[str, Any]:
+    """An evaluation summary with what the tables read: a test-set size, and the accuracy (a share)
+    at each reported tolerance with the interval at the headline one; ValueError naming the file."""
+    summary = read_summary(path)
+    try:
+        count = summary.get("count")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError(f"its test-set size 'count' must be a positive integer, got {count!r}")
+        for tolerance in catalogue.OOD_ACCURACY:
+            share = summary_accuracy(summary, tolerance)
+            if not 0 <= share <= 1:
+                raise ValueError(
+                    f"its accuracy at {100 * tolerance:g} % must be a share in [0, 1], got {share!r}"
+                )
+        summary_interval(summary, HEADLINE_TOLERANCE)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"evaluation summary {str(path)!r} is unusable: {err}") from None
+    return summary
+
+
+def _read_log(path: str | os.PathLike) -> pd.DataFrame:
+    """A training log with what the learning curves draw: a row per epoch, the examples seen and the
+    validation accuracy at the headline tolerance, all numbers; ValueError naming the file."""
+    log = read_log(path)
+    curve = accuracy_column(VALID, HEADLINE_TOLERANCE)
+    accuracy = [column for column in log.columns if parse_accuracy_column(column) is not None]
+    missing = [column for column in ("examples", curve) if column not in log]
+    if missing:
+        raise ValueError(
+            f"training log {str(path)!r} lacks column(s) {', '.join(missing)} (the learning curves draw the "
+            f"validation accuracy at {100 * HEADLINE_TOLERANCE:g} % against examples); it has {', '.join(log.columns)}"
+        )
+    if log.empty:
+        raise ValueError(f"training log {str(path)!r} has a header but no rows: it needs one row per epoch")
+    wrong = [column for column in ("examples", *accuracy) if not pd.api.types.is_numeric_dtype(log[column])]
+    if wrong:
+        raise ValueError(
+            f"training log {str(path)!r} has values that are not numbers in column(s) {', '.join(wrong)}"
+        )
+    if log[curve].isna().all():
+        raise ValueError(
+            f"training log {str(path)!r} has no value in column {curve}: no learning curve to draw"
+        )
+    return log
+
+
+def _check_pairs(
+    summaries: Mapping[tuple[str, str], object], logs: Mapping[str, pd.DataFrame], paths: Mapping[str, object]
+) -> None:
+    """The same training runs in the summaries and the logs, and the reference test curve in all logs or none."""
+    if not summaries:
+        raise ValueError("the OOD study needs at least one summary (TRAIN/TEST=SUMMARY.json)")
+    summarised = sorted({train for train, _ in summaries})
+    for train in logs:
+        if train not in summarised:
+            raise ValueError(
+                f"training log {str(paths[train])!r} is of run {train!r}, which has no evaluation summary; "
+                f"runs with summaries: {', '.join(summarised)}"
+            )
+    unlogged = [train for train in summarised if train not in logs]
+    if unlogged:
+        raise ValueError(
+            f"summaries of run(s) {', '.join(unlogged)} have no training log: the OOD study needs the log of every run"
+        )
+
+
+def _check_reference(
+    logs: Mapping[str, pd.DataFrame], paths: Mapping[str, object], reference_test: str
+) -> None:
+    """The reference test set's curve in every log or in none: a line is never left out silently."""
+    column = accuracy_column(reference_test, HEADLINE_TOLERANCE)
+    lacking = [train for train, log in logs.items() if column not in log]
+    if lacking and len(lacking) < len(logs):
+        raise ValueError(
+            f"training log {str(paths[lacking[0]])!r} lacks column {column}, the {reference_test} test curve "
+            "the other logs have (the learning curves draw it for every run or for none)"
+        )
+
+
 # ---------------------------------------------------------------- entry point (I/O)
+
+
+def _captions(runs: str, logs: Iterable[str], seeded: str) -> dict[catalogue.Output, str]:
+    """What each table and figure of the study shows; `runs` names the runs, `seeded` says how seeds fold."""
+    tables = {
+        output: f"Accuracy (%) at {100 * tolerance:g} % tolerance, training spectrum (rows) by test spectrum (columns){seeded}. {runs}."
+        for tolerance, output in catalogue.OOD_ACCURACY.items()
+    }
+    band = (
+        "; a spectrum trained with several seeds: their mean, the band spanning their min to max"
+        if seeded
+        else ""
+    )
+    return tables | {
+        catalogue.OOD_ACCURACY_INTERVAL: (
+            f"Accuracy (%) at {100 * HEADLINE_TOLERANCE:g} % tolerance of every training run on every "
+            f"test spectrum, with its 95 % Wilson interval and the test-set size; beside it, over the seeds of its training "
+            f"spectrum: their number, mean, standard deviation, min and max, and the Wilson interval of all their test matrices pooled. {runs}."
+        ),
+        catalogue.EXAMPLES_TO_ACCURACY: (
+            f"Training examples needed to reach {', '.join(f'{level} %' for level in LEVELS_PCT)} accuracy at "
+            f"{100 * HEADLINE_TOLERANCE:g} % tolerance ({MISSING}: never reached). Runs: {', '.join(logs)}."
+        ),
+        catalogue.OOD_HEATMAP: (
+            f"Out-of-distribution accuracy of eigenvalue models{seeded}, with the 95 % Wilson interval of each cell "
+            f"(of all the seeds' test matrices pooled). {runs}."
+        ),
+        catalogue.LEARNING_CURVES: f"Learning curves{band}. Runs: {', '.join(logs)}.",
+    }  # fmt: skip
+
+
+def _figures(
+    tables: Mapping[catalogue.Output, pd.DataFrame], curves: pd.DataFrame, reference_test: str
+) -> dict[catalogue.Output, Any]:
+    """The heat map (one interval per cell: that of the mean it shows) and the learning curves."""
+    headline = catalogue.OOD_ACCURACY[HEADLINE_TOLERANCE]
+    cells = tables[catalogue.OOD_ACCURACY_INTERVAL].drop_duplicates(["train_spectrum", "test_spectrum"])
+    cells = cells[["train_spectrum", "test_spectrum", "pooled_pct_low", "pooled_pct_high", "seeds"]].set_axis(
+        ["train_spectrum", "test_spectrum", "low", "high", "seeds"], axis=1
+    )
+    at_tolerance = seed_bands(curves[np.isclose(curves["tolerance_pct"], 100 * HEADLINE_TOLERANCE)])
+    present = set(at_tolerance["evaluated_on"])
+    panel_titles = [
+        (key, title)
+        for key, title in (
+            (VALID, "in distribution (validation set)"),
+            (reference_test, f"{reference_test} test set"),
+        )
+        if key in present
+    ]
+    return {
+        catalogue.OOD_HEATMAP: ood_heatmap_figure(tables[headline], 100 * HEADLINE_TOLERANCE, cells),
+        catalogue.LEARNING_CURVES: learning_curves_figure(
+            at_tolerance, panel_titles, 100 * HEADLINE_TOLERANCE
+        ),
+    }
 
 
 def ood_study(
@@ -290,70 +428,29 @@ def ood_study(
     (eigval_laplace -> laplace; see `spectrum_names`). Runs named SPECTRUM_s<seed> are seeds of
     one training spectrum: the 7 x 7 tables and the heat map show their mean, the interval table
     each seed beside their spread, the learning curves their mean within a min-max band.
-    Returns the tables by name.
+    Every training run needs its log and its summaries. Returns the tables by name.
     """
+    loaded = {pair: _read_summary(path) for pair, path in summaries.items()}
+    read_logs = {train: _read_log(path) for train, path in logs.items()}
+    _check_pairs(loaded, read_logs, logs)
+    _check_reference(read_logs, logs, reference_test)
     names = spectrum_names([train for train, _ in summaries] + list(logs))
-    loaded = {(names[train], test): read_summary(path) for (train, test), path in summaries.items()}
-    curves = learning_curves({names[train]: read_log(path) for train, path in logs.items()})
-    tables = {name: accuracy_matrix(loaded, tolerance) for name, tolerance in TABLE_TOLERANCES.items()}
-    intervals = accuracy_intervals(loaded, TABLE_TOLERANCES["ood_accuracy"])
-    tables["ood_accuracy_interval"] = intervals
-    tables["examples_to_accuracy"] = examples_to_accuracy(curves, (VALID, reference_test))
-    runs = f"Runs: {', '.join(dict.fromkeys(train for train, _ in summaries))}"
-    out = Path(out_dir)
-    seeded = (
-        "; a spectrum trained with several seeds shows their mean" if intervals["seeds"].max() > 1 else ""
-    )
-    captions = {
-        name: f"Accuracy (%) at {100 * tolerance:g} % tolerance, training spectrum (rows) by test spectrum (columns){seeded}. {runs}."
-        for name, tolerance in TABLE_TOLERANCES.items()
+    loaded = {(names[train], test): summary for (train, test), summary in loaded.items()}
+    curves = learning_curves({names[train]: log for train, log in read_logs.items()})
+    tables = {
+        output: accuracy_matrix(loaded, tolerance) for tolerance, output in catalogue.OOD_ACCURACY.items()
     }
-    captions["ood_accuracy_interval"] = (
-        f"Accuracy (%) at {100 * TABLE_TOLERANCES['ood_accuracy']:g} % tolerance of every training run on every "
-        f"test spectrum, with its 95 % Wilson interval and the test-set size; beside it, over the seeds of its training "
-        f"spectrum: their number, mean, standard deviation, min and max, and the Wilson interval of all their test matrices pooled. {runs}."
+    tables[catalogue.OOD_ACCURACY_INTERVAL] = accuracy_intervals(loaded, HEADLINE_TOLERANCE)
+    tables[catalogue.EXAMPLES_TO_ACCURACY] = examples_to_accuracy(curves, (VALID, reference_test))
+    seeded = (
+        "; a spectrum trained with several seeds shows their mean"
+        if tables[catalogue.OOD_ACCURACY_INTERVAL]["seeds"].max() > 1
+        else ""
     )
-    captions["examples_to_accuracy"] = (
-        f"Training examples needed to reach {', '.join(f'{level} %' for level in LEVELS_PCT)} accuracy at "
-        f"{100 * CURVE_TOLERANCE:g} % tolerance (n/a: never reached). Runs: {', '.join(logs)}."
-    )
-    with plots.style():
-        # Figures drawn before anything is written: a failure leaves no half-updated results.
-        # One interval per cell: that of the mean the cell shows (the same for every seed's row).
-        cells = intervals.drop_duplicates(["train_spectrum", "test_spectrum"])
-        cells = cells[
-            ["train_spectrum", "test_spectrum", "pooled_pct_low", "pooled_pct_high", "seeds"]
-        ].set_axis(["train_spectrum", "test_spectrum", "low", "high", "seeds"], axis=1)
-        heatmap = plots.ood_heatmap_figure(
-            tables["ood_accuracy"], 100 * TABLE_TOLERANCES["ood_accuracy"], cells
-        )
-        at_tolerance = seed_bands(curves[np.isclose(curves["tolerance_pct"], 100 * CURVE_TOLERANCE)])
-        present = set(at_tolerance["evaluated_on"])
-        panel_titles = [
-            (key, title)
-            for key, title in (
-                (VALID, "in distribution (validation set)"),
-                (reference_test, f"{reference_test} test set"),
-            )
-            if key in present
-        ]
-        curves_figure = plots.learning_curves_figure(at_tolerance, panel_titles, 100 * CURVE_TOLERANCE)
-        for name, caption in captions.items():
-            write_table(tables[name], out / "tables", name, caption)
-        heatmap_caption = (
-            f"Out-of-distribution accuracy of eigenvalue models{seeded}, with the 95 % Wilson interval of each cell "
-            f"(of all the seeds' test matrices pooled). {runs}."
-        )
-        plots.save_figure(heatmap, out / "figures", "ood_heatmap", heatmap_caption)
-        band = (
-            "; a spectrum trained with several seeds: their mean, the band spanning their min to max"
-            if seeded
-            else ""
-        )
-        plots.save_figure(
-            curves_figure,
-            out / "figures",
-            "learning_curves",
-            f"Learning curves{band}. Runs: {', '.join(logs)}.",
-        )
-    return tables
+    captions = _captions(f"Runs: {', '.join(dict.fromkeys(train for train, _ in summaries))}", logs, seeded)
+    with style(), output_set(out_dir, "ood") as outputs:
+        for output, table in tables.items():
+            outputs.table(output, table, captions[output])
+        for output, figure in _figures(tables, curves, reference_test).items():
+            outputs.figure(output, figure, captions[output])
+    return {output.name: table for output, table in tables.items()}

@@ -16,24 +16,41 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mathformer.analysis import catalogue
+from mathformer.analysis.output_set import output_set
 from mathformer.core.config import RunConfig, read_config_file
+from mathformer.core.metrics import HEADLINE_TOLERANCE
 from mathformer.formats import run_folder
-from mathformer.formats.atomic import atomic_path
 from mathformer.formats.run_folder import SEEDED_RUN
-from mathformer.formats.tables import write_table
 from mathformer.formats.train_log import VALID, accuracy_column, read_log
 
 # The validation accuracies the table reports, by tolerance: valid_acc_5, _2, _1.
-VALID_COLUMNS = {tolerance: accuracy_column(VALID, tolerance) for tolerance in (0.05, 0.02, 0.01)}
+VALID_COLUMNS = {tolerance: accuracy_column(VALID, tolerance) for tolerance in catalogue.REPORTED_TOLERANCES}
+HEADLINE_COLUMN = VALID_COLUMNS[HEADLINE_TOLERANCE]
 # The workflow's run names (workflow/schemas/config.schema.yaml): safe as file names.
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
+def read_training_log(path: Path) -> pd.DataFrame:
+    """A model's train_log.csv with what its row reads: an epoch at least, examples, minutes and
+    the validation accuracies; ValueError naming the file."""
+    log = read_log(path)
+    needed = ("examples", "wall_seconds", *VALID_COLUMNS.values())
+    missing = [column for column in needed if column not in log]
+    if missing:
+        raise ValueError(f"training log {str(path)!r} lacks column(s) {', '.join(missing)}")
+    if log.empty:
+        raise ValueError(f"training log {str(path)!r} has a header but no rows: it needs one row per epoch")
+    wrong = [column for column in needed if not pd.api.types.is_numeric_dtype(log[column])]
+    if wrong:
+        raise ValueError(
+            f"training log {str(path)!r} has values that are not numbers in column(s) {', '.join(wrong)}"
+        )
+    return log
+
+
 def training_row(name: str, settings: RunConfig, log: pd.DataFrame) -> dict[str, object]:
     """The row of one model: what it learned, at what size, and how far it got."""
-    missing = [column for column in VALID_COLUMNS.values() if column not in log]
-    if log.empty or missing:
-        raise ValueError(f"training log of {name!r} has no rows or lacks column(s) {', '.join(missing)}")
     last = log.iloc[-1]
     row: dict[str, object] = {
         "run": name,
@@ -47,7 +64,7 @@ def training_row(name: str, settings: RunConfig, log: pd.DataFrame) -> dict[str,
     }
     for column in VALID_COLUMNS.values():
         row[f"{column}_pct"] = round(100 * float(last[column]), 1)
-    row[f"best_{VALID_COLUMNS[0.05]}_pct"] = round(100 * float(log[VALID_COLUMNS[0.05]].max()), 1)
+    row[f"best_{HEADLINE_COLUMN}_pct"] = round(100 * float(log[HEADLINE_COLUMN].max()), 1)
     return row
 
 
@@ -62,29 +79,32 @@ def read_run_config(path: Path) -> RunConfig:
 def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str | os.PathLike) -> pd.DataFrame:
     """`mathformer analyse training`: each model folder (config.yaml, train_log.csv) to a row of
     tables/training.{csv,md,tex}, and its log copied to train_logs/<name>.csv under out_dir."""
-    out = Path(out_dir)
     rows, logs = [], {}
     for name, folder in model_dirs.items():
         if not RUN_NAME.fullmatch(name):
             raise ValueError(
-                f"run name {name!r} must be letters, digits, '_' and '-' (it names train_logs/{name}.csv)"
+                f"run name {name!r} must be letters, digits, '_' and '-' (it names {catalogue.TRAIN_LOGS}/{name}.csv)"
             )
         log_path = Path(folder) / run_folder.TRAIN_LOG
-        rows.append(training_row(name, read_run_config(Path(folder) / run_folder.CONFIG), read_log(log_path)))
+        settings = read_run_config(Path(folder) / run_folder.CONFIG)
+        rows.append(training_row(name, settings, read_training_log(log_path)))
         logs[name] = log_path.read_bytes()
-    # Every input read and checked: only now write, so a bad model folder leaves nothing behind.
-    for name, content in logs.items():
-        with atomic_path(out / "train_logs" / f"{name}.csv") as tmp:
-            tmp.write_bytes(content)
     table = pd.DataFrame(rows)
+    percents = [f"{100 * tolerance:g}" for tolerance in VALID_COLUMNS]
     caption = (
-        "How each model trained: examples seen, training minutes, and validation accuracy (%) after "
-        "the last epoch at 5, 2 and 1 % tolerance (best at 5 % over all epochs)."
+        f"How each model trained: examples seen, training minutes, and validation accuracy (%) after the last epoch "
+        f"at {', '.join(percents[:-1])} and {percents[-1]} % tolerance "
+        f"(best at {100 * HEADLINE_TOLERANCE:g} % over all epochs)."
     )
-    spread = seed_spread(table, f"{VALID_COLUMNS[0.05]}_pct")
-    write_table(table, out / "tables", "training", caption)
-    spread_caption = "Runs trained with several seeds (NAME_s<seed>): final validation accuracy (%) at 5 % across the seeds."
-    write_table(spread, out / "tables", "seed_spread", spread_caption)
+    spread_caption = (
+        "Runs trained with several seeds (NAME_s<seed>): final validation accuracy (%) at "
+        f"{100 * HEADLINE_TOLERANCE:g} % across the seeds."
+    )
+    with output_set(out_dir, "training") as outputs:
+        for name, content in logs.items():
+            outputs.file(f"{catalogue.TRAIN_LOGS}/{name}.csv", content)
+        outputs.table(catalogue.TRAINING, table, caption)
+        outputs.table(catalogue.SEED_SPREAD, seed_spread(table, f"{HEADLINE_COLUMN}_pct"), spread_caption)
     return table
 
 

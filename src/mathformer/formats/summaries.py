@@ -57,7 +57,7 @@ def read_summary(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     try:
         summary = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read evaluation summary {str(path)!r}: {err}") from err
     if not isinstance(summary, dict) or not isinstance(summary.get("accuracy"), dict):
         raise ValueError(f"evaluation summary {str(path)!r} has no 'accuracy' mapping")

@@ -62,5 +62,5 @@ def read_log(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     try:
         return pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise ValueError(f"cannot read training log {str(path)!r}: {err}") from err

@@ -503,7 +503,7 @@ def show_table(results_dir: str | os.PathLike, name: str) -> None:
 def show_figure(results_dir: str | os.PathLike, name: str) -> None:
     """Display results_dir/figures/NAME.png inline (embedded, so the HTML stands alone), with the
     caption recorded for it in the folder's table of figures (README.md)."""
-    from mathformer.figures.plots import read_figure_captions
+    from mathformer.formats.figure_index import read_figure_captions
 
     figures = Path(results_dir) / "figures"
     png = figures / f"{name}.png"
