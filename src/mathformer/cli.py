@@ -368,13 +368,9 @@ def _ood_paths(args: argparse.Namespace) -> tuple[Labelled, Labelled]:
     return reads, _analysis_files(args)
 
 
-# Where `analyse training` copies each run's log (mathformer.analysis.training writes them).
-TRAIN_LOGS = "train_logs"
-
-
 def _training_paths(args: argparse.Namespace) -> tuple[Labelled, Labelled]:
     models = _named_paths(args.model, "--model")
-    logs = [("--out", args.out / TRAIN_LOGS / f"{name}.csv") for name in models]
+    logs = [("--out", args.out / catalogue.TRAIN_LOGS / f"{name}.csv") for name in models]
     return [(f"--model {name}", folder) for name, folder in models.items()], _analysis_files(args) + logs
 
 
