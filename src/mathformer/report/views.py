@@ -94,8 +94,8 @@ def _per_run(frame: pd.DataFrame, column: str) -> dict[str, object]:
     return frame.groupby("run", sort=False)[column].first().to_dict() if column in frame else {}
 
 
-def _listing(values: Mapping[str, object], places: int = 0) -> str:
-    return ", ".join(f"{run} {format_fixed(value, places)}" for run, value in values.items())
+def _counts(values: Mapping[str, object]) -> str:
+    return ", ".join(f"{run} {format_fixed(value, 0)}" for run, value in values.items())
 
 
 def roughly_right_view(frame: pd.DataFrame) -> View:
@@ -127,7 +127,7 @@ def _statistics_view(frame: pd.DataFrame, quantity: str, notes: tuple[str, ...])
     columns = ["run", "tolerance_pct", "outcome", "count", *STATISTIC_WORDS]
     undecoded = _per_run(frame, "undecoded")
     if undecoded:
-        notes += (f"Undecoded predictions, left out (no {quantity}): {_listing(undecoded)}.",)
+        notes += (f"Undecoded predictions, left out (no {quantity}): {_counts(undecoded)}.",)
     return View(_columns(frame, columns), labels, notes=notes)
 
 
