@@ -90,12 +90,13 @@ def test_tables_print_fixed_decimals_per_column_and_no_index():
             "auc": [0.98765, 0.5],
             "examples_to_50_pct": [800000.0, float("nan")],
             "count": [1200000, 3],
+            "gap_pct": [-0.0001, 1.0],
         }
     )
     markup = table_html(frame)
-    for shown in ("92.0", "0.3", "0.988", "0.500", "800,000", "1,200,000", "n/a", "a&lt;b"):
+    for shown in ("92.0", "0.3", "0.988", "0.500", "800,000", "1,200,000", "n/a", "a&lt;b", "0.0"):
         assert f">{shown}<" in markup, shown
-    assert "800000.0" not in markup and "0.30000000000000004" not in markup
+    assert "800000.0" not in markup and "0.30000000000000004" not in markup and ">-0.0<" not in markup
     assert "<th></th>" not in markup and 'class="dataframe"' not in markup  # no pandas index
     # Condition numbers: three decimals tell the paper's 1.031 from its 1.042; the tolerance keeps one.
     statistics = pd.DataFrame({"tolerance_pct": [5.0], "p98": [1.0312], "p2": [1.0418]})
@@ -153,7 +154,7 @@ def test_roughly_right_shows_the_headline_tolerance_and_the_failures_parts():
     assert len(view.frame) == 1 and view.frame["failures"].iloc[0] == 20 and "At 5 % tolerance" in view.title
     assert not any(column.startswith("all_") for column in view.frame)  # in the figure and the full table
     assert view.labels["failed_orthogonal_all_pairs_pct"] == Label(
-        "orthogonality, all pairs", "share of decoded failures right on (%)"
+        "orthogonality, all pairs", "share of decoded failures that get right (%)"
     )
     assert "failed_norms_pct_low" in view.frame  # the interval travels with its value
 

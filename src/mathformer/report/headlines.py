@@ -8,7 +8,6 @@ it passed over and why.
 from __future__ import annotations
 
 import html
-import math
 
 import pandas as pd
 
@@ -40,14 +39,13 @@ def claim_value(value: object, unit: str) -> str:
     """A claim's number as the report prints it: percentages to 1 decimal, ratios with 'x', others to 3."""
     if isinstance(value, str):
         return value
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING
+    text = format_fixed(value, 1 if unit in ("%", "x") else 3)
+    if text == MISSING:
+        return text
     # A no-break space keeps a number and its unit on one line in a narrow column.
     if unit == "%":
-        return f"{format_fixed(value, 1)}\u00a0%"
-    if unit == "x":
-        return f"{format_fixed(value, 1)}x"
-    return format_fixed(value, 3) + (f" {unit}" if unit else "")
+        return f"{text}\u00a0%"
+    return f"{text}x" if unit == "x" else text + (f" {unit}" if unit else "")
 
 
 def paper_value(value: object, unit: str) -> str:

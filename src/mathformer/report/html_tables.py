@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from mathformer.formats.tables import MISSING, format_fixed, is_numeric_column
+from mathformer.formats.tables import format_cell, format_fixed, is_numeric_column
 
 INTERVAL_ENDS = ("_low", "_high")
 # Counts print as integers with thousands separators, whatever dtype the CSV gave them.
@@ -130,7 +130,7 @@ def _number_cell(row: pd.Series, column: str, places: int, interval: tuple[str, 
 def _text_cell(column: str, value: object) -> str:
     if column == VERDICT_COLUMN and isinstance(value, str):
         return f'<td class="text">{verdict_mark(value)}</td>'
-    return f'<td class="text">{breakable(MISSING if pd.isna(value) else str(value))}</td>'
+    return f'<td class="text">{breakable(format_cell(value))}</td>'
 
 
 def table_html(

@@ -102,7 +102,9 @@ def roughly_right_view(frame: pd.DataFrame) -> View:
     """Result 1 at the headline tolerance: accuracy, and what each part of the decoded failures gets right."""
     parts = [column for column in frame.columns if FAILED_SHARE.match(column)]
     shares = {
-        column: Label(PART_WORDS.get(part, part.replace("_", " ")), "share of decoded failures right on (%)")
+        column: Label(
+            PART_WORDS.get(part, part.replace("_", " ")), "share of decoded failures that get right (%)"
+        )
         for column in parts
         for part in [FAILED_SHARE.match(column)[1]]
     }
