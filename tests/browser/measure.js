@@ -23,7 +23,9 @@ window.addEventListener("load", () => {
     loaded: Boolean(figure.querySelector("img")?.naturalWidth),
     caption: figure.querySelector("figcaption")?.textContent ?? "",
   }));
-  const result = { width, scrollWidth: page.scrollWidth, height: page.scrollHeight, tables, figures };
+  // Everything the page asked the network for (the page itself and data: URIs are not listed).
+  const resources = performance.getEntriesByType("resource").map((entry) => entry.name);
+  const result = { width, scrollWidth: page.scrollWidth, height: page.scrollHeight, tables, figures, resources };
   const out = document.createElement("pre");
   out.id = "mf-measure";
   out.textContent = JSON.stringify(result);

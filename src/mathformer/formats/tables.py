@@ -1,8 +1,9 @@
-"""Write a result table three ways: CSV (the data), Markdown (to read) and LaTeX (for a paper).
+"""Result tables: written three ways (CSV the data, Markdown to read, LaTeX for a paper), and their cells as text.
 
 The Markdown and LaTeX writers are small and local on purpose: they print every number the
 same way in both, need no optional dependency (pandas' own writers want tabulate and jinja2),
-and a table comes out byte-identical for the same frame.
+and a table comes out byte-identical for the same frame. The report prints the same cells with
+fixed decimals per column (`format_fixed`): one owner of how a number or a missing value reads.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numbers
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mathformer.formats.atomic import atomic_path
@@ -33,19 +35,28 @@ _LATEX_SPECIALS = {
 }
 
 
-def format_cell(value: object) -> str:
-    """One cell as text: integers exactly, floats to five significant digits, NaN (and the NA of
-    pandas' nullable integers, such as the seed of a run trained once) as n/a."""
+def _special_cell(value: object) -> str | None:
+    """The text of a cell that is not a finite number: NaN (and the NA of pandas' nullable
+    integers, such as the seed of a run trained once) as n/a, booleans, infinities; else None."""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return MISSING
-    if isinstance(value, bool):
-        return str(value)
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, numbers.Real) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return None
+
+
+def format_cell(value: object) -> str:
+    """One cell as text: integers exactly, floats to five significant digits, the rest as
+    `_special_cell` says (n/a for a missing value)."""
+    special = _special_cell(value)
+    if special is not None:
+        return special
     if isinstance(value, numbers.Integral):
         return f"{int(value):,}"
     if isinstance(value, numbers.Real):
         number = float(value)
-        if math.isinf(number):
-            return "inf" if number > 0 else "-inf"
         # Whole numbers such as example counts print in full, not as 1.2e+06.
         if number.is_integer() and abs(number) >= 10**SIGNIFICANT_DIGITS:
             return f"{int(number):,}"
@@ -53,7 +64,18 @@ def format_cell(value: object) -> str:
     return str(value)
 
 
-def _is_numeric(column: pd.Series) -> bool:
+def format_fixed(value: object, places: int) -> str:
+    """A number with `places` decimals and thousands separators, for a table read on screen (the
+    report's): missing values, booleans and infinities as in format_cell, and never '-0.0'."""
+    special = _special_cell(value)
+    if special is not None:
+        return special
+    text = f"{float(value):,.{places}f}"
+    return text[1:] if text.startswith("-") and not any(digit in text for digit in "123456789") else text
+
+
+def is_numeric_column(column: pd.Series) -> bool:
+    """Whether a column holds numbers (printed right-aligned); booleans are not numbers here."""
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
@@ -68,7 +90,9 @@ def to_markdown(frame: pd.DataFrame, caption: str | None = None) -> str:
         return text.replace("|", r"\|")
 
     header = "| " + " | ".join(escape(str(name)) for name in frame.columns) + " |"
-    rule = "|" + "|".join("---:" if _is_numeric(frame[name]) else ":---" for name in frame.columns) + "|"
+    rule = (
+        "|" + "|".join("---:" if is_numeric_column(frame[name]) else ":---" for name in frame.columns) + "|"
+    )
     body = ["| " + " | ".join(escape(cell) for cell in row) + " |" for row in _cells(frame)]
     lines = ([caption, ""] if caption else []) + [header, rule, *body]
     return "\n".join(lines) + "\n"
@@ -80,7 +104,7 @@ def latex_escape(text: str) -> str:
 
 def to_latex(frame: pd.DataFrame, caption: str | None = None, label: str | None = None) -> str:
     """A booktabs table environment; numeric columns right-aligned, text left-aligned."""
-    alignment = "".join("r" if _is_numeric(frame[name]) else "l" for name in frame.columns)
+    alignment = "".join("r" if is_numeric_column(frame[name]) else "l" for name in frame.columns)
     lines = [r"\begin{table}[ht]", r"\centering"]
     if caption:
         lines.append(rf"\caption{{{latex_escape(caption)}}}")
