@@ -1,7 +1,7 @@
 # mathformer: a replication of F. Charton (2022), "What is my math transformer doing?", as a
 # Snakemake workflow. The rules call the `mathformer` CLI; see README.md and config/README.md.
 #
-# Every output lies under results/<scale>/ (config key `scale`):
+# Every output lies under results/<scale>/ (config key `scale`; patterns: mathformer.formats.results_layout):
 #   data/<task>/n<n>_<law>_A<range>/<spectrum>_<role>.npz   fixed valid / test / ood sets
 #   models/<run>/{model.pt,weak.pt,train_log.csv,config.yaml,env.json}   (+ undeclared ckpt/)
 #   eval/<run>/<model|weak>/<spectrum>_<role>.{parquet,json}   predictions and accuracy summary
@@ -68,47 +68,47 @@ localrules:
 rule all:
     default_target: True
     input:
-        all_models(),
-        all_evaluations(),
-        analysis_outputs(scheduled_analyses()),
-        report_output(),
+        PLAN.all_models(),
+        PLAN.all_evaluations(),
+        analysis_outputs(PLAN),
+        PLAN.paths.report,
 
 
 rule data:
     input:
-        all_datasets(),
+        PLAN.all_datasets(),
 
 
 rule models:
     input:
-        all_models(),
+        PLAN.all_models(),
 
 
 rule evaluation:
     input:
-        all_evaluations(),
+        PLAN.all_evaluations(),
 
 
 rule failures:
     input:
-        failure_outputs(),
+        analysis_outputs(PLAN, only=catalogue.FAILURE_ANALYSES),
 
 
 rule ood:
     input:
-        ood_outputs(),
+        analysis_outputs(PLAN, only=["ood"]),
 
 
 rule figures:
     input:
-        analysis_outputs(scheduled_analyses(), "figures"),
+        analysis_outputs(PLAN, folder=catalogue.FOLDERS["figure"]),
 
 
 rule tables:
     input:
-        analysis_outputs(scheduled_analyses(), "tables"),
+        analysis_outputs(PLAN, folder=catalogue.FOLDERS["table"]),
 
 
 rule report:
     input:
-        report_output(),
+        PLAN.paths.report,

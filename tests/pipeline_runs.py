@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mathformer.analysis.catalogue import FAILURE_ANALYSES
+from mathformer.planning.plan import Plan
+
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "tests" / "smoke"
 VENV_BIN = Path(sys.executable).parent
@@ -79,23 +82,19 @@ def failure_analysis_targets() -> list[str]:
     first one that does not (train), each on the failure-analysis test set of its own spectrum;
     `generate` makes their validation and test sets.
     """
-    config = smoke_config()
-    defaults = config.get("run_defaults", {})
-    rows = [
-        row for row in config["runs"] if {"roughly_right", "predictability"} & set(row.get("analyses", []))
-    ]
-    weak = next((row for row in rows if row.get("weak_accuracy") is not None), None)
-    plain = next((row for row in rows if row.get("weak_accuracy") is None), None)
+    plan = Plan.from_config(smoke_config())
+    runs = [run for run in plan.runs.values() if set(FAILURE_ANALYSES) & set(run.analyses)]
+    weak = next((run for run in runs if run.keeps_weak), None)
+    plain = next((run for run in runs if not run.keeps_weak), None)
     if weak is None or plain is None:
         pytest.fail(
             "tests/smoke/config/config.yaml needs a failure-analysis run with weak_accuracy and one without"
         )
-    targets = []
-    for row, weights in ((weak, ("model", "weak")), (plain, ("model",))):
-        spectrum = row.get("spectrum", defaults.get("spectrum", "semicircle"))
-        for weight in weights:
-            targets.append(f"results/{config['scale']}/eval/{row['name']}/{weight}/{spectrum}_test.json")
-    return targets
+    return [
+        plan.paths.summary(run.name, weights, plan.dataset(run.name, run.settings.spectrum, "test"))
+        for run in (weak, plain)
+        for weights in run.weights
+    ]
 
 
 GIT = ["git", "-c", "user.name=mathformer tests", "-c", "user.email=tests@localhost"]

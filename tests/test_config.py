@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mathformer.core.config import RunConfig, add_run_options, run_options_given
+from mathformer.core.config import RunConfig, add_run_options, run_arguments, run_options_given
 from mathformer.core.problems import Problem
 from mathformer.engine.model import ModelConfig
 
@@ -145,6 +145,46 @@ def test_every_field_has_a_flag_and_only_given_flags_are_returned():
         )
     )
     assert given == {"enc_layers": 2, "compile": True, "target_accuracy": 0.9, "patience": None}
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        RunConfig(task="eigenvectors"),
+        RunConfig(
+            task="eigenvalues",
+            n=4,
+            n_min=2,
+            spectrum="laplace",
+            coeff_range=0.1,
+            lr=3e-4,
+            cosine_steps=None,
+            target_accuracy=0.9,
+            compile=True,
+            seed=2**40,
+            init_from="results/my runs/inv5/model.pt",
+            weak_accuracy=0.7,
+            checkpoint_minutes=2.5,
+        ),
+    ],
+    ids=["defaults", "everything-set"],
+)
+def test_run_arguments_are_read_back_as_the_same_config(cfg):
+    words = run_arguments(cfg)
+    assert RunConfig.from_dict(run_options_given(_parser().parse_args(words))) == cfg
+    assert ("--compile" in words) == cfg.compile and ("--no-compile" in words) != cfg.compile
+
+
+def test_run_arguments_leave_out_the_fields_asked():
+    words = run_arguments(RunConfig(task="inversion"), leave_out={"checkpoint_minutes", "seed"})
+    assert "--checkpoint-minutes" not in words and "--seed" not in words
+    assert words[:4] == ["--task", "inversion", "--n", "5"]
+    assert words[words.index("--init-from") + 1] == "none"
+
+
+def test_a_run_config_left_at_its_defaults_poses_the_default_problem():
+    for task in ("eigenvalues", "eigenvectors", "inversion", "syminverse"):
+        assert RunConfig(task=task).problem() == Problem(task=task)
 
 
 def test_flag_with_a_bad_choice_is_refused_by_argparse(capsys):

@@ -24,6 +24,7 @@ from mathformer import cli
 from mathformer.core.config import PRECISIONS, SCHEDULES, RunConfig
 from mathformer.core.encoding import ENCODINGS
 from mathformer.core.problems import LAWS, SPECTRA, TASKS
+from mathformer.planning.plan import Plan
 from pipeline_runs import copy_working_tree
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -265,16 +266,9 @@ LAWT_BY_TASK = {
 
 
 def test_paper_config_uses_the_authors_settings_for_every_run():
-    config = paper_config()
-    for row in config["runs"]:
-        settings = RunConfig.from_dict(
-            {
-                **config["run_defaults"],
-                **{k: v for k, v in row.items() if k not in ("name", "experiment", "analyses")},
-            }
-        )
-        expected = LAWT_BY_TASK[settings.task] | ({"n": 6} if row["name"] == "eigvec6" else {})
-        assert {key: getattr(settings, key) for key in expected} == expected, row["name"]
+    for name, run in Plan.from_config(paper_config()).runs.items():
+        expected = LAWT_BY_TASK[run.settings.task] | ({"n": 6} if name == "eigvec6" else {})
+        assert {key: getattr(run.settings, key) for key in expected} == expected, name
 
 
 def break_first_eigenvalue_run(**changes) -> dict:

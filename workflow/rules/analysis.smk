@@ -16,7 +16,8 @@ rule analyse_roughly_right:
     params:
         runs=get_run_flags,
     shell:
-        "mathformer analyse roughly-right {params.runs} --claims {input._claims:q} --out results/{wildcards.scale} > {log:q} 2>&1"
+        f"mathformer analyse roughly-right {{params.runs}} --claims {{input._claims:q}} --out {SHELL_RESULTS}"
+        " > {log:q} 2>&1"
 
 
 # Result 2: failures are predictable from the problem or from the predicted solution.
@@ -31,7 +32,8 @@ rule analyse_predictability:
     params:
         runs=get_run_flags,
     shell:
-        "mathformer analyse predictability {params.runs} --claims {input._claims:q} --out results/{wildcards.scale} > {log:q} 2>&1"
+        f"mathformer analyse predictability {{params.runs}} --claims {{input._claims:q}} --out {SHELL_RESULTS}"
+        " > {log:q} 2>&1"
 
 
 # Result 3: the training spectrum decides how far an eigenvalue model generalizes.
@@ -46,20 +48,20 @@ rule analyse_ood:
     params:
         flags=get_ood_flags,
     shell:
-        "mathformer analyse ood {params.flags} --out results/{wildcards.scale} > {log:q} 2>&1"
+        f"mathformer analyse ood {{params.flags}} --out {SHELL_RESULTS} > {{log:q}} 2>&1"
 
 
 # How each model trained, and a copy of its training log that git keeps (DVC keeps models/).
 rule analyse_training:
     input:
-        logs=expand(f"{RUN_DIR}/{run_folder.TRAIN_LOG}", scale="{scale}", run=RUNS),
-        configs=expand(f"{RUN_DIR}/{run_folder.CONFIG}", scale="{scale}", run=RUNS),
+        logs=expand(f"{layout.RUN_DIR}/{run_folder.TRAIN_LOG}", scale="{scale}", run=PLAN.runs),
+        configs=expand(f"{layout.RUN_DIR}/{run_folder.CONFIG}", scale="{scale}", run=PLAN.runs),
     output:
         **analysis_files("training"),
-        logs=expand("results/{{scale}}/train_logs/{run}.csv", run=RUNS),
+        logs=expand(layout.TRAIN_LOG_COPY, scale="{scale}", run=PLAN.runs),
     log:
         "logs/{scale}/analyse/training.log",
     params:
         flags=get_training_flags,
     shell:
-        "mathformer analyse training {params.flags} --out results/{wildcards.scale} > {log:q} 2>&1"
+        f"mathformer analyse training {{params.flags}} --out {SHELL_RESULTS} > {{log:q}} 2>&1"

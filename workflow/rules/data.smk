@@ -4,7 +4,7 @@
 
 rule generate:
     output:
-        data="results/{scale}/data/{task}/n{n}_{law}_A{coeff_range}/{spectrum}_{role}.npz",
+        data=layout.DATASET,
     log:
         "logs/{scale}/generate/{task}/n{n}_{law}_A{coeff_range}/{spectrum}_{role}.log",
     params:

@@ -4,11 +4,11 @@
 
 rule evaluate:
     input:
-        model="results/{scale}/models/{run}/{weights}.pt",
+        model=layout.WEIGHTS,
         data=get_evaluation_set,
     output:
-        predictions="results/{scale}/eval/{run}/{weights}/{spectrum}_{role}.parquet",
-        summary="results/{scale}/eval/{run}/{weights}/{spectrum}_{role}.json",
+        predictions=layout.PREDICTIONS,
+        summary=layout.SUMMARY,
     log:
         "logs/{scale}/evaluate/{run}/{weights}/{spectrum}_{role}.log",
     benchmark:
@@ -24,7 +24,7 @@ rule evaluate:
         gpu=1,
         device="auto",  # a resource, not a param: see rule train
     params:
-        beam=config["evaluation"]["beam_size"],
+        beam=PLAN.beam_size,
     shell:
         "mathformer evaluate --model {input.model:q} --data {input.data:q}"
         " -o {output.predictions:q} --summary {output.summary:q}"

@@ -9,20 +9,20 @@ rule render_report:
         notebooks=NOTEBOOKS,
         claims=CLAIMS,
     output:
-        html=report("results/{scale}/report/report.html", category="Report"),
+        html=report(layout.REPORT, category="Report"),
         claims=report(
-            "results/{scale}/report/claims.csv",
+            f"{layout.REPORT_DIR}/claims.csv",
             category="Report",
             labels={"kind": "table", "name": "the paper's numbers beside this run"},
         ),
-        claims_md="results/{scale}/report/claims.md",
-        metrics="results/{scale}/report/metrics.json",
-        claims_tex="results/{scale}/report/claims.tex",
-        notebooks=report_notebooks(),
+        claims_md=f"{layout.REPORT_DIR}/claims.md",
+        metrics=f"{layout.REPORT_DIR}/metrics.json",
+        claims_tex=f"{layout.REPORT_DIR}/claims.tex",
+        notebooks=[f"{layout.REPORT_DIR}/{notebook.stem}.ipynb" for notebook in NOTEBOOKS],
     log:
         "logs/{scale}/report.log",
     params:
         notebook_dir=NOTEBOOK_DIR,
     shell:
-        "mathformer report --notebook-dir {params.notebook_dir:q} --results results/{wildcards.scale}"
-        " --claims {input.claims:q} --out results/{wildcards.scale}/report > {log:q} 2>&1"
+        f"mathformer report --notebook-dir {{params.notebook_dir:q}} --results {SHELL_RESULTS}"
+        f" --claims {{input.claims:q}} --out {SHELL_REPORT_DIR} > {{log:q}} 2>&1"

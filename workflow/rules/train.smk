@@ -9,13 +9,13 @@ rule train:
         monitored=get_monitored_sets,
         init=get_init_model,
     output:
-        **run_outputs(weak=False),
+        **run_folder.declared_outputs(layout.RUN_DIR, keeps_weak=False),
     log:
         "logs/{scale}/train/{run}.log",
     benchmark:
         "benchmarks/{scale}/train/{run}.tsv"
     wildcard_constraints:
-        run=alternatives(name for name in RUNS if not keeps_weak(name)),
+        run=alternatives(PLAN.run_names(keeps_weak=False)),
     threads: 8
     # Operational settings are resources, which Snakemake does not watch: as params, a switch of
     # profile (device) or of checkpoint interval would retrain every model. profiles/cpu sets
@@ -39,7 +39,7 @@ rule train:
 # beside the others instead of after them (on 2 cores the quick run's wall time is theirs).
 use rule train as train_keeping_weak with:
     output:
-        **run_outputs(weak=True),
+        **run_folder.declared_outputs(layout.RUN_DIR, keeps_weak=True),
     wildcard_constraints:
-        run=alternatives(weak_runs()),
+        run=alternatives(PLAN.run_names(keeps_weak=True)),
     priority: 10

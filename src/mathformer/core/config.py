@@ -1,7 +1,9 @@
 """The run configuration: every option of a training run, validated, in one place.
 
 The dataclass fields are the single source of truth: `RunConfig.from_dict` reads them from YAML or
-Snakemake, and `add_run_options` turns each one into a CLI flag (`enc_layers` -> `--enc-layers`).
+Snakemake, `add_run_options` turns each one into a CLI flag (`enc_layers` -> `--enc-layers`), and
+`run_arguments` writes a config as the flags that `add_run_options` reads back. The problem's own
+settings (n, spectrum, law, coeff_range, signs) take their defaults from `Problem`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import math
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,9 @@ NORMS = ("pre", "post")
 # Options that change how a run is operated, not what it computes: a checkpoint made with other
 # values of these may be resumed.
 OPERATIONAL_FIELDS = frozenset({"checkpoint_minutes"})
+# How an empty optional value is written (the first) and read (any of them).
+NONE_WORDS = ("none", "null")
+_PROBLEM_DEFAULTS = {spec.name: spec.default for spec in dataclasses.fields(Problem)}
 
 
 def _option(
@@ -52,7 +57,7 @@ class RunConfig:
     """Everything that decides what a training run computes (plus how often it checkpoints)."""
 
     task: str = _option(dataclasses.MISSING, "problem to learn", choices=TASKS)
-    n: int = _option(5, "matrix size n (n x n)", at_least=2, at_most=10)
+    n: int = _option(_PROBLEM_DEFAULTS["n"], "matrix size n (n x n)", at_least=2, at_most=10)
     n_min: int | None = _option(
         None,
         "also train on smaller sizes: each batch's n drawn from n_min..n (none: n only)",
@@ -68,9 +73,13 @@ class RunConfig:
     repeat_share: float = _option(
         0.25, "share of each batch drawn from repeat_pool (used only with it)", above=0, at_most=0.99
     )
-    spectrum: str = _option("semicircle", "eigenvalue distribution of the training matrices", choices=SPECTRA)
-    law: str = _option("uniform", "law of the matrix coefficients", choices=LAWS)
-    coeff_range: float = _option(10.0, "coefficients lie in [-A, A] (or have the same variance)", above=0)
+    spectrum: str = _option(
+        _PROBLEM_DEFAULTS["spectrum"], "eigenvalue distribution of the training matrices", choices=SPECTRA
+    )
+    law: str = _option(_PROBLEM_DEFAULTS["law"], "law of the matrix coefficients", choices=LAWS)
+    coeff_range: float = _option(
+        _PROBLEM_DEFAULTS["coeff_range"], "coefficients lie in [-A, A] (or have the same variance)", above=0
+    )
     input_encoding: str = _option("FP15", "number encoding of the input matrix", choices=ENCODINGS)
     output_encoding: str = _option("P1000", "number encoding of the answer", choices=ENCODINGS)
     enc_layers: int = _option(6, "encoder layers", at_least=1)
@@ -85,7 +94,7 @@ class RunConfig:
         choices=NORMS,
     )
     eigenvector_signs: str = _option(
-        "lapack",
+        _PROBLEM_DEFAULTS["signs"],
         "signs of the eigenvector targets: lapack (numpy's, the paper's) or canonical (largest component positive)",
         choices=EIGENVECTOR_SIGNS,
     )
@@ -207,7 +216,7 @@ def _convert(key: str, value: Any, hint: Any) -> Any:
     base, optional = _base_type(hint)
     wanted = _TYPE_WORDS[base] + (" or none" if optional else "")
     bad = ValueError(f"config key {key!r} needs {wanted}, got {value!r}")
-    if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null")):
+    if value is None or (optional and isinstance(value, str) and value.lower() in NONE_WORDS):
         if optional:
             return None
         raise bad
@@ -258,7 +267,7 @@ def _cli_parser(base: type, optional: bool):
     """argparse `type=` callable: the base type, plus 'none' where the field may be empty."""
 
     def parse(text: str):
-        if optional and text.lower() in ("none", "null"):
+        if optional and text.lower() in NONE_WORDS:
             return None
         return base(text)
 
@@ -266,12 +275,33 @@ def _cli_parser(base: type, optional: bool):
     return parse
 
 
+def option_flag(name: str, switched_on: bool = True) -> str:
+    """The CLI flag of a RunConfig field: `enc_layers` -> `--enc-layers`; a switch (a bool field)
+    turned off is `--no-compile`, as argparse.BooleanOptionalAction spells it."""
+    return ("--" if switched_on else "--no-") + name.replace("_", "-")
+
+
+def run_arguments(config: RunConfig, leave_out: Collection[str] = ()) -> list[str]:
+    """The command-line words that `add_run_options` reads back as `config`, field by field (less
+    those left out): `--n 5`, `--init-from none` for an empty value, `--compile` or `--no-compile`."""
+    words = []
+    for spec in dataclasses.fields(config):
+        if spec.name in leave_out:
+            continue
+        value = getattr(config, spec.name)
+        if isinstance(value, bool):
+            words.append(option_flag(spec.name, value))
+        else:
+            words += [option_flag(spec.name), NONE_WORDS[0] if value is None else str(value)]
+    return words
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """One flag per RunConfig field; flags not given stay absent from the parsed namespace."""
     hints = typing.get_type_hints(RunConfig)
     group = parser.add_argument_group("run config (see mathformer.core.config.RunConfig)")
     for spec in dataclasses.fields(RunConfig):
-        flag = "--" + spec.name.replace("_", "-")
+        flag = option_flag(spec.name)
         base, optional = _base_type(hints[spec.name])
         default = "required" if spec.default is dataclasses.MISSING else f"default {spec.default}"
         help_text = f"{spec.metadata['help']} ({default})"

@@ -1,7 +1,7 @@
 """The files of a training run's directory: the one place their names are written.
 
-Torch-free, so the workflow (common.smk) and the analyses name a run's files without importing
-the model. What each file holds is owned elsewhere: model.pt and weak.pt by `model_files`,
+Torch-free, so the planning (mathformer.planning) and the analyses name a run's files without
+importing the model. What each file holds is owned elsewhere: model.pt and weak.pt by `model_files`,
 train_log.csv by `train_log`, ckpt/state.pt by `checkpoints`.
 """
 
