@@ -20,7 +20,11 @@ from mathformer.planning.analyses import (
 )
 from mathformer.planning.plan import Plan
 
-PLAN = Plan.from_config(config)
+try:
+    PLAN = Plan.from_config(config)
+except ValueError as error:
+    # Raised anew here, so that Snakemake prints the reason without the planning's frames.
+    raise ValueError(str(error)) from None
 
 
 # Workflow files read by rules; absolute so that `--directory` (the smoke test) still finds them.
