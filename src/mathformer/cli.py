@@ -44,7 +44,7 @@ from mathformer import __version__
 from mathformer.analysis import catalogue
 from mathformer.core.config import RunConfig, add_run_options, read_config_file, run_options_given
 from mathformer.core.problems import EIGENVECTOR_SIGNS, LAWS, SPECTRA, TASKS, Problem
-from mathformer.formats import run_folder
+from mathformer.formats import results_layout, run_folder
 
 PROG = "mathformer"
 
@@ -370,7 +370,7 @@ def _ood_paths(args: argparse.Namespace) -> tuple[Labelled, Labelled]:
 
 def _training_paths(args: argparse.Namespace) -> tuple[Labelled, Labelled]:
     models = _named_paths(args.model, "--model")
-    logs = [("--out", args.out / catalogue.TRAIN_LOGS / f"{name}.csv") for name in models]
+    logs = [("--out", args.out / results_layout.TRAIN_LOGS / f"{name}.csv") for name in models]
     return [(f"--model {name}", folder) for name, folder in models.items()], _analysis_files(args) + logs
 
 

@@ -11,13 +11,13 @@ rule render_report:
     output:
         html=report(layout.REPORT, category="Report"),
         claims=report(
-            f"{layout.REPORT_DIR}/claims.csv",
+            f"{layout.REPORT_DIR}/{layout.CLAIMS_TABLE}.csv",
             category="Report",
             labels={"kind": "table", "name": "the paper's numbers beside this run"},
         ),
-        claims_md=f"{layout.REPORT_DIR}/claims.md",
-        metrics=f"{layout.REPORT_DIR}/metrics.json",
-        claims_tex=f"{layout.REPORT_DIR}/claims.tex",
+        claims_md=f"{layout.REPORT_DIR}/{layout.CLAIMS_TABLE}.md",
+        metrics=f"{layout.REPORT_DIR}/{layout.METRICS}",
+        claims_tex=f"{layout.REPORT_DIR}/{layout.CLAIMS_TABLE}.tex",
         notebooks=[f"{layout.REPORT_DIR}/{notebook.stem}.ipynb" for notebook in NOTEBOOKS],
     log:
         "logs/{scale}/report.log",

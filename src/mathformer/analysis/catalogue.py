@@ -78,8 +78,6 @@ OOD_HEATMAP = Output("ood_heatmap", "figure", "accuracy heatmap")
 LEARNING_CURVES = Output("learning_curves", "figure", "learning curves")
 TRAINING = Output("training", "table", "examples, minutes and accuracy of each model")
 SEED_SPREAD = Output("seed_spread", "table", "spread of accuracy across seeds")
-# Beside the training table, a copy of each model's log: TRAIN_LOGS/<run>.csv.
-TRAIN_LOGS = "train_logs"
 
 OUTPUTS: dict[str, tuple[Output, ...]] = {
     "roughly_right": (ROUGHLY_RIGHT_TABLE, ROUGHLY_RIGHT_FIGURE),

@@ -20,7 +20,7 @@ from mathformer.analysis import catalogue
 from mathformer.analysis.output_set import output_set
 from mathformer.core.config import RunConfig, read_config_file
 from mathformer.core.metrics import HEADLINE_TOLERANCE
-from mathformer.formats import run_folder
+from mathformer.formats import results_layout, run_folder
 from mathformer.formats.run_folder import SEEDED_RUN
 from mathformer.formats.train_log import VALID, accuracy_column, read_log
 
@@ -83,7 +83,7 @@ def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str |
     for name, folder in model_dirs.items():
         if not RUN_NAME.fullmatch(name):
             raise ValueError(
-                f"run name {name!r} must be letters, digits, '_' and '-' (it names {catalogue.TRAIN_LOGS}/{name}.csv)"
+                f"run name {name!r} must be letters, digits, '_' and '-' (it names {results_layout.TRAIN_LOGS}/{name}.csv)"
             )
         log_path = Path(folder) / run_folder.TRAIN_LOG
         settings = read_run_config(Path(folder) / run_folder.CONFIG)
@@ -102,7 +102,7 @@ def training_summary(model_dirs: Mapping[str, str | os.PathLike], out_dir: str |
     )
     with output_set(out_dir, "training") as outputs:
         for name, content in logs.items():
-            outputs.file(f"{catalogue.TRAIN_LOGS}/{name}.csv", content)
+            outputs.file(f"{results_layout.TRAIN_LOGS}/{name}.csv", content)
         outputs.table(catalogue.TRAINING, table, caption)
         outputs.table(catalogue.SEED_SPREAD, seed_spread(table, f"{HEADLINE_COLUMN}_pct"), spread_caption)
     return table

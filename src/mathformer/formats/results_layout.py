@@ -18,9 +18,14 @@ EVALUATION = RESULTS + "/eval/{run}/{weights}/{spectrum}_{role}"
 PREDICTIONS = EVALUATION + ".parquet"
 SUMMARY = EVALUATION + ".json"
 # The training logs that git keeps (DVC keeps models/), one per run.
-TRAIN_LOG_COPY = RESULTS + "/train_logs/{run}.csv"
+TRAIN_LOGS = "train_logs"
+TRAIN_LOG_COPY = RESULTS + "/" + TRAIN_LOGS + "/{run}.csv"
+# The report folder: the executed notebooks, the page, the claims table and the metrics for DVC.
 REPORT_DIR = RESULTS + "/report"
-REPORT = REPORT_DIR + "/report.html"
+REPORT_PAGE = "report.html"
+CLAIMS_TABLE = "claims"  # claims.csv, .md and .tex
+METRICS = "metrics.json"
+REPORT = REPORT_DIR + "/" + REPORT_PAGE
 
 
 def coeff_range_text(coeff_range: float) -> str:

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mathformer.formats import results_layout
 from mathformer.formats.atomic import atomic_path
 from mathformer.formats.tables import write_table
-from mathformer.report.dvc_metrics import METRICS_NAME, write_metrics
+from mathformer.report.dvc_metrics import write_metrics
 from mathformer.report.page import notebook_html
 
 # Summary first: a reader sees the verdicts, then the evidence, result by result.
@@ -122,10 +123,13 @@ def build_report(
     title = f"mathformer: {scale} scale beside Charton (2022)"
     verdicts = claims_table(claims_path, results, scale)
     write_table(
-        verdicts, out, "claims", f"The paper's numbers beside this run ({scale} scale), with verdicts"
+        verdicts,
+        out,
+        results_layout.CLAIMS_TABLE,
+        f"The paper's numbers beside this run ({scale} scale), with verdicts",
     )
-    write_metrics(verdicts, out / METRICS_NAME)
-    html_path = out / "report.html"
+    write_metrics(verdicts, out / results_layout.METRICS)
+    html_path = out / results_layout.REPORT_PAGE
     with atomic_path(html_path) as tmp:
         tmp.write_text(notebook_html(concatenate(executed, title), title), encoding="utf-8")
     return html_path

@@ -18,8 +18,6 @@ from mathformer.analysis.claims import VERDICTS
 from mathformer.formats.atomic import atomic_path
 from mathformer.report.headlines import HEADLINES, carrying_claims
 
-METRICS_NAME = "metrics.json"
-
 
 def metrics(verdicts: pd.DataFrame) -> dict[str, float | int | None]:
     """Claims per verdict (by the verdict's word), then result1..result3 as the report prints
