@@ -17,8 +17,8 @@ from matplotlib.figure import Figure
 import synthetic_results as synthetic
 from mathformer import cli
 from mathformer.analysis import catalogue, output_set
-from mathformer.analysis.output_set import STAGING_PREFIX
 from mathformer.analysis.roughly_right import roughly_right
+from mathformer.formats.atomic import STAGING_PREFIX
 from mathformer.formats.figure_index import FIGURE_INDEX, read_figure_captions
 
 
@@ -122,7 +122,7 @@ def test_a_commit_that_stops_halfway_leaves_files_missing_never_old_beside_new(t
     assert cli.main(["analyse", "roughly-right", "--run", f"eig={second}", "--out", str(results)]) == 1
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"mathformer: error: cannot put the new files in place under {results}: Input/output error; "
-        "some files of the set are missing there: run the analysis again"
+        "some of them are missing there: run the command again"
     )
     assert moved[0] == results / "figures" / FIGURE_INDEX  # the captions first, then the files
     for path in _set_files(results, "roughly_right"):

@@ -19,7 +19,7 @@ import pytest
 import synthetic_results as synthetic
 from mathformer.analysis.claims import VERDICTS
 from mathformer.formats.figure_index import read_figure_captions
-from mathformer.report.build import NOTEBOOK_ORDER, build_report, concatenate, notebook_paths
+from mathformer.report.build import NOTEBOOK_ORDER, ReportError, build_report, concatenate, notebook_paths
 from mathformer.report.dvc_metrics import metrics
 from mathformer.report.headlines import headline
 from mathformer.report.html_tables import Label, table_html, verdict_mark
@@ -301,6 +301,30 @@ def test_locate_finds_repository_paths_from_a_subfolder(tmp_path, monkeypatch):
 def test_report_refuses_a_missing_results_folder(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         build_report(NOTEBOOK_DIR, tmp_path / "missing", CLAIMS, tmp_path / "report")
+
+
+def _notebook(path: Path, source: str) -> None:
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+    notebook.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nbformat.write(notebook, path)
+
+
+def test_a_report_that_fails_leaves_the_old_one_whole(tmp_path):
+    notebooks, results, out = tmp_path / "nb", tmp_path / "results" / "smoke", tmp_path / "report"
+    notebooks.mkdir()
+    (results / "tables").mkdir(parents=True)
+    _notebook(notebooks / "first.ipynb", "print('the first report')")
+    build_report(notebooks, results, CLAIMS, out)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert {"first.ipynb", "report.html", "claims.csv", "metrics.json"} <= set(before)
+    _notebook(notebooks / "second.ipynb", "raise RuntimeError('a broken notebook')")
+    with pytest.raises(ReportError, match=r"notebook second\.ipynb failed .*a broken notebook"):
+        build_report(notebooks, results, CLAIMS, out)
+    # The first notebook ran again, but nothing of the new report reached the folder: only the
+    # failed notebook, kept for reading, beside the old report.
+    after = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert after.pop("second.failed.ipynb")
+    assert after == before
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,9 +29,8 @@ from mathformer.analysis import catalogue
 from mathformer.analysis.catalogue import FOLDERS, Output
 from mathformer.figures.style import SAVE_ORDER, save_figure
 from mathformer.formats import figure_index
+from mathformer.formats.atomic import move_into_place, staging_folder
 from mathformer.formats.tables import write_table
-
-STAGING_PREFIX = ".mathformer-staging-"
 
 
 class OutputSet:
@@ -110,19 +106,7 @@ class OutputSet:
                     captions = figure_index.read_figure_captions(index.parent) | self.captions
                     staged.write_text(figure_index.index_text(captions), encoding="utf-8")
                 moves.insert(0, (staged, index))
-            for _, target in moves:
-                target.parent.mkdir(parents=True, exist_ok=True)
-            with _signals_held():
-                try:
-                    for path in self.files:
-                        (self.out / path).unlink(missing_ok=True)
-                    for source, target in moves:
-                        os.replace(source, target)
-                except OSError as err:
-                    raise OSError(
-                        f"cannot put the new files in place under {self.out}: {err.strerror or err}; "
-                        "some files of the set are missing there: run the analysis again"
-                    ) from None
+            move_into_place(moves)
 
 
 def _os_error(error: BaseException | None) -> OSError | None:
@@ -134,29 +118,11 @@ def _os_error(error: BaseException | None) -> OSError | None:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM arrive once the block is done, not in the middle of it."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-@contextlib.contextmanager
 def output_set(out_dir: str | os.PathLike, analysis: str) -> Iterator[OutputSet]:
     """Stage the files of `analysis` inside the block; commit them under out_dir when it ends
     without an error, and drop them all when it raises."""
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
-    except OSError as err:
-        raise OSError(f"cannot write under {out}: {err.strerror or err}") from None
-    try:
+    with staging_folder(out) as staging:
         outputs = OutputSet(out, staging, analysis)
         yield outputs
         outputs.commit()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -1,9 +1,12 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never half of it."""
+"""Atomic file writes: a reader sees the old file or the whole new one, never half of it; and a
+set of files staged aside and moved into place together."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,3 +46,53 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise _naming(error, target) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+# The hidden folders where a set of files is written before it is moved into place.
+STAGING_PREFIX = ".mathformer-staging-"
+
+
+@contextlib.contextmanager
+def staging_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """A hidden folder inside `folder` (the same file system, so moving a file out is a rename),
+    removed with whatever is left in it when the block ends."""
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+    except OSError as err:
+        raise OSError(f"cannot write under {out}: {err.strerror or err}") from None
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM arrive once the block is done, not in the middle of it."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def move_into_place(moves: list[tuple[Path, Path]]) -> None:
+    """Rename each staged file onto its target, every old target removed first, signals held:
+    a process that dies half-way leaves some targets missing, never old files beside new ones."""
+    for _, target in moves:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    with signals_held():
+        try:
+            for _, target in moves:
+                target.unlink(missing_ok=True)
+            for source, target in moves:
+                os.replace(source, target)
+        except OSError as err:
+            folder = os.path.commonpath([str(target.parent) for _, target in moves])
+            raise OSError(
+                f"cannot put the new files in place under {folder}: {err.strerror or err}; "
+                "some of them are missing there: run the command again"
+            ) from None

@@ -2,7 +2,8 @@
 
 `build_report` writes, into the report folder, each executed notebook, report.html (all of them
 in report order, one page that stands alone: mathformer.report.page), the claims table
-(claims.csv, .md, .tex) and metrics.json for DVC (mathformer.report.dvc_metrics).
+(claims.csv, .md, .tex) and metrics.json for DVC (mathformer.report.dvc_metrics). They are made
+in a staging folder and moved into place together: a failure leaves the old report as it was.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mathformer.formats import results_layout
-from mathformer.formats.atomic import atomic_path
+from mathformer.formats.atomic import move_into_place, staging_folder
 from mathformer.formats.tables import write_table
 from mathformer.report.dvc_metrics import write_metrics
 from mathformer.report.page import notebook_html
@@ -41,11 +42,16 @@ class ReportError(ValueError):
 
 
 def run_notebook(
-    source: Path, destination: Path, parameters: Mapping[str, Any], kernel_name: str = KERNEL
+    source: Path,
+    destination: Path,
+    parameters: Mapping[str, Any],
+    kernel_name: str = KERNEL,
+    failed_dir: Path | None = None,
 ) -> Any:
     """Execute `source` with papermill into `destination`, which appears only once the run succeeded.
 
-    A notebook that fails is kept beside it as NAME.failed.ipynb, with the error in its cells.
+    A notebook that fails is kept as NAME.failed.ipynb, with the error in its cells, in
+    `failed_dir` (by default beside `destination`).
     """
     import papermill
 
@@ -60,7 +66,7 @@ def run_notebook(
             progress_bar=False,
         )
     except papermill.PapermillExecutionError as err:
-        failed = destination.with_name(f"{destination.stem}.failed.ipynb")
+        failed = (failed_dir or destination.parent) / f"{destination.stem}.failed.ipynb"
         if running.exists():
             os.replace(running, failed)
         raise ReportError(f"notebook {source.name} failed ({err.ename}: {err.evalue}); see {failed}") from err
@@ -115,24 +121,25 @@ def build_report(
         raise ValueError(f"claims file {str(claims_path)!r} does not exist")
     scale = scale or results.resolve().name
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     parameters = {"results_dir": _portable(results), "claims": _portable(claims_path), "scale": scale}
-    executed = [
-        run_notebook(path, out / path.name, parameters, kernel_name) for path in notebook_paths(notebook_dir)
-    ]
-    title = f"mathformer: {scale} scale beside Charton (2022)"
-    verdicts = claims_table(claims_path, results, scale)
-    write_table(
-        verdicts,
-        out,
-        results_layout.CLAIMS_TABLE,
-        f"The paper's numbers beside this run ({scale} scale), with verdicts",
-    )
-    write_metrics(verdicts, out / results_layout.METRICS)
-    html_path = out / results_layout.REPORT_PAGE
-    with atomic_path(html_path) as tmp:
-        tmp.write_text(notebook_html(concatenate(executed, title), title), encoding="utf-8")
-    return html_path
+    with staging_folder(out) as staging:
+        executed = [
+            run_notebook(path, staging / path.name, parameters, kernel_name, failed_dir=out)
+            for path in notebook_paths(notebook_dir)
+        ]
+        title = f"mathformer: {scale} scale beside Charton (2022)"
+        verdicts = claims_table(claims_path, results, scale)
+        write_table(
+            verdicts,
+            staging,
+            results_layout.CLAIMS_TABLE,
+            f"The paper's numbers beside this run ({scale} scale), with verdicts",
+        )
+        write_metrics(verdicts, staging / results_layout.METRICS)
+        page = staging / results_layout.REPORT_PAGE
+        page.write_text(notebook_html(concatenate(executed, title), title), encoding="utf-8")
+        move_into_place([(path, out / path.name) for path in sorted(staging.iterdir())])
+    return out / results_layout.REPORT_PAGE
 
 
 def _portable(path: Path) -> str:
