@@ -728,9 +728,7 @@ def predictability(
         metadata = read_metadata(path)
         task = metadata.get("task")
         _check_task(task, tuple(CONDITION_OF), f"predictability run {name!r} ({path})")
-        frame, _ = load_predictions(
-            path, required=_stored_columns(task), lists=("prediction",) if task in INVERSE_TASKS else ()
-        )
+        frame, _ = load_predictions(path, required=_stored_columns(task), lists=list_columns_read(task))
         frame = with_prediction_features(frame, task, int(metadata["n"]))
         labels.append(describe_run(name, metadata))
         titles[name] = run_title(name, metadata, _accuracy_pct(frame))
@@ -807,6 +805,13 @@ def _concat_or_empty(parts: Sequence[pd.DataFrame], columns: Sequence[str]) -> p
     """Concatenate the non-empty parts; an empty frame with `columns` when there are none (the file must still exist)."""
     kept = [part for part in parts if not part.empty]
     return pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=list(columns))
+
+
+def list_columns_read(task: str) -> tuple[str, ...]:
+    """The list columns of a predictions table that the failure analyses read (every scalar column
+    they may read too): the predicted inverse, for inversion. The others can be left out of a
+    table that only feeds them (benchmarks/gpu_scale.py ships predictions so reduced)."""
+    return ("prediction",) if task in INVERSE_TASKS else ()
 
 
 def _stored_columns(task: str) -> tuple[str, ...]:
