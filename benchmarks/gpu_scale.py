@@ -108,11 +108,13 @@ def select_runs(config: dict, selection: list[str]) -> tuple[dict, list[str]]:
                 f"{word!r} is neither an experiment nor a run of {GPU_CONFIG.name}; allowed: {allowed}"
             )
         chosen += [name for name in matches if name not in chosen]
-    sources = []
-    for name in chosen + sources:  # grows as sources of sources are found
-        source = rows[name].get("init_from")
+    sources: list[str] = []
+    pending = list(chosen)
+    while pending:  # the sources of sources too
+        source = rows[pending.pop()].get("init_from")
         if source is not None and source not in chosen + sources:
             sources.append(source)
+            pending.append(source)
     runs = [row for row in config["runs"] if row["name"] in chosen]
     runs += [{**row, "analyses": []} for row in config["runs"] if row["name"] in sources]
     return {**config, "runs": runs}, sources
@@ -172,14 +174,8 @@ def plan(selection: list[str], small: bool) -> dict:
         configfile = Path(folder) / "selection.yaml"
         configfile.write_text(yaml.safe_dump(config, sort_keys=False))
         command = [sys.executable, "-m", "snakemake", *TARGETS, "--dry-run", "--printshellcmds", "--forceall"]
-        command += [
-            "--cores",
-            str(DEVICE_CORES),
-            "--workflow-profile",
-            "profiles/gpu",
-            "--configfile",
-            configfile,
-        ]
+        command += ["--cores", f"{DEVICE_CORES}", "--workflow-profile", "profiles/gpu"]
+        command += ["--configfile", configfile]
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"snakemake dry run failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

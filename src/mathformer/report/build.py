@@ -629,8 +629,8 @@ def scale_note(scale: str, smaller: Sequence[str]) -> str:
     return (
         f"<p>At {html.escape(scale)} scale some models are smaller than the paper's:</p><ul>{items}</ul>"
         "<p>Their verdicts check that the pipeline measures what the paper measured; they do not replicate "
-        "it. Only models at the paper's matrix sizes compare number for number; how this repository departs "
-        "from the paper, and why, is in <code>docs/departures.md</code>, and what the CPU recipes reach in "
+        "it. Only runs with the paper's matrix sizes and models compare number for number; how this repository "
+        "departs from the paper, and why, is in <code>docs/departures.md</code>, and what the CPU recipes reach in "
         "<code>docs/cpu-recipes.md</code>.</p>"
     )
 
