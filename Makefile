@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint quick bench clean chromium
+.PHONY: setup test lint quick gpu bench clean chromium
 
 setup: $(STAMP)
 
@@ -31,6 +31,13 @@ test: $(STAMP) chromium lint
 
 quick: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/snakemake --cores all --configfile config/quick.yaml --workflow-profile profiles/cpu
+
+# The gpu scale (config/gpu.yaml): the paper's sizes on one GPU, ~75 minutes estimated on an H200
+# (docs/gpu-recipes.md). It runs in the active environment, which needs the CUDA build of torch
+# (README, Install): `make setup`'s .venv holds the CPU wheel. Without a GPU it stops at once.
+gpu:
+	python -c "import sys, torch; torch.cuda.is_available() or sys.exit('make gpu: torch sees no CUDA GPU (torch ' + torch.__version__ + '); install the CUDA build (README, Install)')"
+	snakemake --cores all --configfile config/gpu.yaml --workflow-profile profiles/gpu
 
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/bench_data.py

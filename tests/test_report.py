@@ -21,7 +21,7 @@ from mathformer.analysis.claims import VERDICTS
 from mathformer.formats.figure_index import read_figure_captions
 from mathformer.report.build import NOTEBOOK_ORDER, ReportError, build_report, concatenate, notebook_paths
 from mathformer.report.dvc_metrics import metrics
-from mathformer.report.headlines import headline
+from mathformer.report.headlines import headline, scale_note
 from mathformer.report.html_tables import Label, table_html, verdict_mark
 from mathformer.report.notebook import claims_view, locate
 from mathformer.report.notes import learning_curves_note, paper_marks_note
@@ -207,19 +207,31 @@ def _verdicts(**changes) -> pd.DataFrame:
     )
 
 
+SMALLER = ["E1 (eigvec3): 3x3, 4/1 layers x 128; the paper's 5x5, 6/1 layers x 512"]
+
+
 def test_each_result_opens_with_its_verdict_number_and_why():
-    line = headline(_verdicts(), "quick", "1", "roughly right", ("A",))
+    line = headline(_verdicts(), "quick", "1", "roughly right", ("A",), smaller=SMALLER)
     assert line.startswith(f'<p class="headline">{verdict_mark("partly")} <strong>Result 1')
     assert "partly reproduced" in line and "89.7\u00a0%" in line and "92\u00a0%" in line and "[A]" in line
     assert "at quick scale" in line and "docs/departures.md" in line
-    # At paper scale a difference is not put down to scale; a reproduced claim needs no excuse.
-    assert "Why" not in headline(_verdicts(), "paper", "1", "roughly right", ("A",))
+    # Models at the paper's sizes: a difference is not put down to scale, whatever the scale's name;
+    # a reproduced claim needs no excuse.
+    for scale in ("paper", "gpu", "quick"):
+        assert "Why" not in headline(_verdicts(), scale, "1", "roughly right", ("A",), smaller=[])
     # A claim this run cannot test hands over to the next, and the line says why.
-    line = headline(_verdicts(), "quick", "2", "predictable", ("B", "C"))
+    line = headline(_verdicts(), "quick", "2", "predictable", ("B", "C"), smaller=SMALLER)
     assert "reproduced" in line and "0.880" in line and "Shown instead of B: not testable below n = 3" in line
     assert "Why it may differ" not in line
     with pytest.raises(ValueError, match="result 3: none of the claims Z"):
-        headline(_verdicts(), "quick", "3", "ood", ("Z",))
+        headline(_verdicts(), "quick", "3", "ood", ("Z",), smaller=SMALLER)
+
+
+def test_the_scale_note_says_pipeline_check_only_where_models_are_smaller_than_the_papers():
+    note = scale_note("gpu", [])
+    assert "number for number" in note and "pipeline" not in note
+    note = scale_note("quick", SMALLER)
+    assert "check that the pipeline" in note and "eigvec3" in note and "number for number" in note
 
 
 def test_claims_print_in_their_units():

@@ -266,6 +266,59 @@ def claims_table(claims_path: str | os.PathLike, results_dir: str | os.PathLike,
     return pd.DataFrame(rows)
 
 
+PAPER_MODEL_KEYS = ("task", "n", "layers", "width")
+
+
+def load_paper_models(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """The claims file's `paper_models`: role -> the paper's task, n, layers and width for it."""
+    document = yaml.safe_load(Path(path).read_text()) or {}
+    models = document.get("paper_models") or {}
+    for role, model in models.items():
+        if not isinstance(model, dict) or sorted(model) != sorted(PAPER_MODEL_KEYS):
+            raise ValueError(
+                f"claims file {str(path)!r}: paper_models.{role} needs exactly {', '.join(PAPER_MODEL_KEYS)}"
+            )
+    return models
+
+
+def _size(n: object, layers: object, width: object) -> str:
+    return f"{n}x{n}, {layers} layers x {width}"
+
+
+def size_departures(claims_path: str | os.PathLike, results_dir: str | os.PathLike, scale: str) -> list[str]:
+    """How this run's models are smaller than the paper's, one line per role that differs
+    (its runs, their size, the paper's), read from tables/training.csv against the claims
+    file's `paper_models`. Empty when every model behind a claim has the paper's matrix size
+    and model: the verdicts then judge number for number. Roles with no trained run add nothing
+    (their claims read "missing")."""
+    roles, _ = load_claims(claims_path)
+    runs = roles.get(scale, {})
+    path = Path(results_dir) / "tables" / "training.csv"
+    if not path.is_file():
+        return []
+    table = pd.read_csv(path)
+    # A role named in `runs` at some scale is one run; any other (E4) is every model of its task.
+    run_roles = {role for scale_roles in roles.values() for role in scale_roles}
+    lines = []
+    for role, paper in load_paper_models(claims_path).items():
+        if role in run_roles:
+            rows = table[table["run"] == runs.get(role)]
+        else:
+            rows = table[table["task"] == paper["task"]]
+        differing = rows[
+            (rows["task"] != paper["task"])
+            | (rows["n"] != paper["n"])
+            | (rows["layers"].astype(str) != str(paper["layers"]))
+            | (rows["width"] != paper["width"])
+        ]
+        for (n, layers, width), group in differing.groupby(["n", "layers", "width"], sort=False):
+            lines.append(
+                f"{role} ({', '.join(group['run'])}): {_size(n, layers, width)}; "
+                f"the paper's {_size(paper['n'], paper['layers'], paper['width'])}"
+            )
+    return lines
+
+
 def verdict_counts(table: pd.DataFrame) -> pd.DataFrame:
     """How many claims got each verdict, in a fixed order."""
     counts = table["verdict"].value_counts().reindex(VERDICTS, fill_value=0)

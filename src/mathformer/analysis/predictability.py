@@ -215,7 +215,7 @@ def condition_marks(values: Sequence[PaperValue], tolerance: float = HEADLINE_TO
     return pd.DataFrame(rows, columns=MARK_COLUMNS)
 
 
-def _stored_columns(task: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def columns_read(task: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The predictions-table columns `predictability` reads for a task (pred_inverse_cond it computes
     from the prediction, the one list column it reads, for inverse tasks)."""
     stored = [name for name in PREDICTION_FEATURES[task] if name != "pred_inverse_cond"]
@@ -267,7 +267,7 @@ def predictability(
     condition_histograms and roc_curves figures under out_dir. With a claims file, the
     histograms mark the paper's split of condition numbers. Returns the tables by name.
     """
-    read = read_runs(runs, "predictability", _stored_columns)
+    read = read_runs(runs, "predictability", columns_read)
     if not 0 < false_alarm_rate < 1:
         raise ValueError(f"false_alarm_rate must be in (0, 1), got {false_alarm_rate}")
     parts: dict[str, list[pd.DataFrame]] = {}

@@ -8,6 +8,7 @@ it passed over and why.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -32,7 +33,6 @@ VERDICT_WORDS = {
     "missing": "not measured at this scale",
 }
 UNMEASURED = ("not testable", "missing")
-PAPER_SCALE = "paper"
 
 
 def claim_value(value: object, unit: str) -> str:
@@ -67,13 +67,14 @@ def carrying_claims(verdicts: pd.DataFrame, result: str, claim_ids: tuple[str, .
     return claims[: chosen_at + 1]
 
 
-def _why(row: pd.Series, scale: str, skipped: list[pd.Series]) -> str:
-    """What stands behind a line besides its number: the claims it could not use, and the scale."""
+def _why(row: pd.Series, scale: str, skipped: list[pd.Series], smaller: Sequence[str]) -> str:
+    """What stands behind a line besides its number: the claims it could not use, and whether the
+    models are smaller than the paper's (`smaller`: mathformer.analysis.claims.size_departures)."""
     notes = []
     for claim in skipped:
         reason = claim.rule if claim.verdict == "not testable" else "no number at this scale"
         notes.append(f"Shown instead of {claim.name}: {reason}.")
-    if row.verdict != "reproduced" and scale != PAPER_SCALE:
+    if row.verdict != "reproduced" and smaller:
         notes.append(
             f"Why it may differ: at {scale} scale the matrices and models are smaller than the paper's, so the "
             "number checks the pipeline rather than replicates the paper (docs/cpu-recipes.md, docs/departures.md)."
@@ -85,10 +86,18 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def headline(verdicts: pd.DataFrame, scale: str, result: str, title: str, claim_ids: tuple[str, ...]) -> str:
+def headline(
+    verdicts: pd.DataFrame,
+    scale: str,
+    result: str,
+    title: str,
+    claim_ids: tuple[str, ...],
+    *,
+    smaller: Sequence[str],
+) -> str:
     """One result's line (HTML): the verdict, its number beside the paper's, and why they differ."""
     *skipped, chosen = carrying_claims(verdicts, result, claim_ids)
-    why = _why(chosen, scale, skipped)
+    why = _why(chosen, scale, skipped, smaller)
     return (
         f'<p class="headline">{verdict_mark(chosen.verdict)} <strong>Result {html.escape(result)}, '
         f"{html.escape(title)}: {html.escape(VERDICT_WORDS[chosen.verdict])}.</strong> "
@@ -100,7 +109,26 @@ def headline(verdicts: pd.DataFrame, scale: str, result: str, title: str, claim_
     )
 
 
-def headlines_html(verdicts: pd.DataFrame, scale: str) -> str:
+def headlines_html(verdicts: pd.DataFrame, scale: str, smaller: Sequence[str]) -> str:
     """The summary's opening: one line per result of the paper."""
-    lines = "".join(headline(verdicts, scale, *entry) for entry in HEADLINES)
+    lines = "".join(headline(verdicts, scale, *entry, smaller=smaller) for entry in HEADLINES)
     return f'<section class="headlines" id="headlines">{lines}</section>'
+
+
+def scale_note(scale: str, smaller: Sequence[str]) -> str:
+    """What the verdicts of this scale are (HTML): a replication when its models have the paper's
+    sizes, a check of the pipeline when some are smaller, which ones."""
+    if not smaller:
+        return (
+            f"<p>At {html.escape(scale)} scale the models behind the claims have the paper's matrix sizes and "
+            "models: each verdict compares this run's number with the paper's, number for number. How the "
+            "training differs from the paper's, and why, is in <code>docs/departures.md</code>.</p>"
+        )
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in smaller)
+    return (
+        f"<p>At {html.escape(scale)} scale some models are smaller than the paper's:</p><ul>{items}</ul>"
+        "<p>Their verdicts check that the pipeline measures what the paper measured; they do not replicate "
+        "it. Only runs with the paper's matrix sizes and models compare number for number; how this repository "
+        "departs from the paper, and why, is in <code>docs/departures.md</code>, and what the CPU recipes reach in "
+        "<code>docs/cpu-recipes.md</code>.</p>"
+    )

@@ -11,14 +11,14 @@ import base64
 import html
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from mathformer.analysis.catalogue import FOLDERS, TABLE_SUFFIXES
 from mathformer.formats.figure_index import read_figure_captions
-from mathformer.report.headlines import claim_value, headlines_html, paper_value
+from mathformer.report.headlines import claim_value, headlines_html, paper_value, scale_note
 from mathformer.report.html_tables import Label, table_html
 from mathformer.report.views import view_of
 
@@ -142,9 +142,14 @@ def show_figure(results_dir: str | os.PathLike, name: str, note: str = "") -> No
     )
 
 
-def show_headlines(verdicts: pd.DataFrame, scale: str) -> None:
+def show_headlines(verdicts: pd.DataFrame, scale: str, *, smaller: Sequence[str]) -> None:
     """The summary's opening: one line per result of the paper."""
-    _display_html(headlines_html(verdicts, scale))
+    _display_html(headlines_html(verdicts, scale, smaller))
+
+
+def show_scale_note(scale: str, smaller: Sequence[str]) -> None:
+    """Whether this scale's verdicts replicate the paper or check the pipeline (headlines.scale_note)."""
+    _display_html(scale_note(scale, smaller))
 
 
 def claims_view(verdicts: pd.DataFrame) -> pd.DataFrame:
