@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mathformer.core.intervals import auc, bootstrap, wilson
+from mathformer.core.intervals import auc, auc_interval, bootstrap, wilson
 
 
 @pytest.mark.parametrize("share, trials", [(0.5, 100), (0.92, 1000), (0.99, 5000), (0.03, 400)])
@@ -58,3 +58,17 @@ def test_bootstrap_is_seeded_and_handles_vector_statistics():
     np.testing.assert_array_equal(first[0], again[0])
     assert first[0].shape == (2,) and (first[0] < first[1]).all()
     assert first[0][0] < values.mean() < first[1][0]
+
+
+@pytest.mark.parametrize("rows, positives, ties", [(2000, 0.3, True), (500, 0.5, False), (40, 0.05, True)])
+def test_the_auc_interval_is_the_bootstrap_of_the_auc_to_the_bit(rows, positives, ties):
+    rng = np.random.default_rng(rows)
+    labels = rng.random(rows) < positives
+    scores = rng.normal(labels * 0.8, 1.0)
+    if ties:
+        scores = np.round(scores, 1)
+    # 40 rows with 5 % positives: some resamples hold no positive (an undefined AUC, left out).
+    assert auc_interval(labels, scores, resamples=300) == tuple(
+        float(end) for end in bootstrap(auc, labels, scores, resamples=300)
+    )
+    assert all(np.isnan(auc_interval(np.array([], bool), np.array([]))))

@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mathformer.analysis.catalogue import CONDITION_OF
 from mathformer.analysis.failures import concat_or_empty, decoded_rows, failed_at
-from mathformer.core.intervals import auc, bootstrap
+from mathformer.core.intervals import auc, auc_interval
 from mathformer.core.metrics import HEADLINE_TOLERANCE, condition_number
 from mathformer.formats.predictions import CONFIDENCE_COLUMNS, stack_column
 
@@ -127,7 +127,7 @@ def score_predictor(
     alarm_threshold = np.quantile(train_scores[~train_labels], 1.0 - false_alarm_rate, method="higher")
     flagged = test_scores > alarm_threshold
     fpr, tpr, _ = roc_curve(test_labels, test_scores)
-    auc_low, auc_high = bootstrap(auc, test_labels, test_scores)
+    auc_low, auc_high = auc_interval(test_labels, test_scores)
     return Score(
         auc=auc(test_labels, test_scores),
         auc_low=float(auc_low),

@@ -7,7 +7,7 @@ one-sided claims are judged on the side of the interval that could contradict th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -57,11 +57,21 @@ def bootstrap(
     shape = np.shape(statistic(*samples))
     if count == 0:
         return np.full(shape, np.nan), np.full(shape, np.nan)
-    rng = np.random.default_rng(seed)
     values = np.empty((resamples, *shape))
-    for i in range(resamples):
-        rows = rng.integers(count, size=count)
+    for i, rows in enumerate(_resampled_rows(count, resamples, seed)):
         values[i] = statistic(*(sample[rows] for sample in samples))
+    return _percentile_interval(values, confidence)
+
+
+def _resampled_rows(count: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """The rows of each bootstrap resample: `count` draws with replacement, seeded."""
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples):
+        yield rng.integers(count, size=count)
+
+
+def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[NDArray, NDArray]:
+    """The percentile interval of bootstrap values; NaN values (an undefined statistic) left out."""
     tail = 100 * (1 - confidence) / 2
     with np.errstate(invalid="ignore"):
         low, high = np.nanpercentile(values, (tail, 100 - tail), axis=0)
@@ -76,3 +86,42 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
         return np.nan
     ranks = rankdata(scores)
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def auc_interval(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float]:
+    """`bootstrap(auc, labels, scores)`, to the bit, without ranking every resample.
+
+    A resample is the original rows, each taken some number of times; its Mann-Whitney count is a
+    sum over the distinct scores, in order, of (positives at a score) x (2 x negatives below it +
+    negatives at it), halved. The scores are grouped once; each resample then costs two weighted
+    counts and a cumulative sum instead of a sort (the analyses bootstrap ~20 AUCs of 25,000
+    rows each per run). Every count is an integer below 2**53, so the sums are exact and the one
+    division rounds as `auc`'s does.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    count = len(labels)
+    if count == 0:
+        return np.nan, np.nan
+    _, group = np.unique(scores, return_inverse=True)
+    groups = int(group.max()) + 1
+    positive, negative = np.flatnonzero(labels), np.flatnonzero(~labels)
+    values = np.empty(resamples)
+    for i, rows in enumerate(_resampled_rows(count, resamples, seed)):
+        taken = np.bincount(rows, minlength=count).astype(np.float64)
+        at_positive = np.bincount(group[positive], weights=taken[positive], minlength=groups)
+        at_negative = np.bincount(group[negative], weights=taken[negative], minlength=groups)
+        positives, negatives = at_positive.sum(), at_negative.sum()
+        if positives == 0 or negatives == 0:
+            values[i] = np.nan
+            continue
+        below = np.cumsum(at_negative) - at_negative
+        wins = np.dot(at_positive, 2 * below + at_negative) / 2
+        values[i] = wins / (positives * negatives)
+    low, high = _percentile_interval(values, confidence)
+    return float(low), float(high)
