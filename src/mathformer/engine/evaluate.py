@@ -18,7 +18,7 @@ import torch
 from mathformer.core.config import RunConfig
 from mathformer.core.metrics import TOLERANCES
 from mathformer.engine.decoding import decode_test_set
-from mathformer.engine.devices import claimed_device, resolve_precision
+from mathformer.engine.devices import claimed_device, default_decode_batch_size, resolve_precision
 from mathformer.engine.model_files import load_model
 from mathformer.engine.provenance import versions
 from mathformer.formats.datasets import Dataset, load_dataset
@@ -43,13 +43,15 @@ def evaluate(
     out_parquet: str | os.PathLike,
     summary_json: str | os.PathLike,
     beam_size: int = 1,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str = "auto",
     threads: int | None = None,
 ) -> dict[str, Any]:
     """Decode the test set at `data_path` with the model at `model_path`; write the table and summary.
 
     Returns the summary. The run is named after the model's folder, the test set after its file.
+    `batch_size`: matrices decoded together (None: devices.default_decode_batch_size). The model's
+    run config decides the arithmetic (precision) and whether the greedy step is a CUDA graph.
     """
     if Path(out_parquet).resolve() == Path(summary_json).resolve():
         raise ValueError(
@@ -57,7 +59,7 @@ def evaluate(
         )
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if threads is not None:
         if threads < 1:
@@ -80,10 +82,11 @@ def evaluate(
             dataset.inputs,
             problem.target_shape,
             beam_size,
-            batch_size,
+            default_decode_batch_size(resolved) if batch_size is None else batch_size,
             progress=sys.stderr.isatty(),
-            precision=resolve_precision(run_config.precision, next(model.parameters()).device),
+            precision=resolve_precision(run_config.precision, resolved),
             confidence=confidence,
+            cuda_graph=run_config.cuda_graphs,
         )
     table = predictions_table(
         problem.task,
