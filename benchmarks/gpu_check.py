@@ -445,6 +445,72 @@ def real_training(
     }
 
 
+# Seconds each stage takes on an H200 (a guess before its first run): a stage starts only when
+# the budget has that much left. --small needs none.
+STAGE_SECONDS = {
+    "matmul_peak_flops": 10,
+    "training/eigenvectors": 150,
+    "training/inversion": 60,
+    "training/eigenvalues": 60,
+    "decoding/eigenvectors": 60,
+    "decoding/inversion": 30,
+    "decoding/eigenvalues": 15,
+    "profiles": 30,
+    "cuda_tests": 200,
+    "training/eigenvectors_compiled": 100,
+    "real_training": 60,
+}
+
+
+def run_stages(report: Report, device: torch.device, small: bool) -> None:
+    """Every stage, in the order of the module docstring."""
+    settings, sizes = paper_settings(small), SMALL_SIZES if small else Sizes()
+    gpu = device.type == "cuda"
+
+    def stage(key: str, measure: Callable[..., object], *args: object) -> None:
+        report.stage(key, 0.0 if small else STAGE_SECONDS.get(key, 0.0), measure, *args)
+
+    dtype = torch.bfloat16 if gpu else torch.float32
+    stage("matmul_peak_flops", matmul_peak, device, dtype, 1024 if small else 8192)
+    peak = report.data.get("matmul_peak_flops") or float("nan")
+    for task, batches in (("eigenvectors", sizes.batches), ("inversion", ()), ("eigenvalues", ())):
+        stage(f"training/{task}", training_throughput, settings[task], device, sizes, batches, peak)
+    for task, batches in (
+        ("eigenvectors", sizes.decode_batches),
+        ("inversion", sizes.decode_batches[-1:]),
+        ("eigenvalues", sizes.decode_batches[-1:]),
+    ):
+        stage(
+            f"decoding/{task}",
+            decoding_speed,
+            settings[task],
+            device,
+            sizes.decode_count,
+            batches,
+            sizes.modes,
+        )
+    stage("projection", paper_projection, report.data, small)
+    stage("targets", targets, report.data)
+    stage("profiles", profiles, settings["eigenvectors"], device, small)
+    if gpu:
+        stage("cuda_tests", cuda_tests, max(report.left() - 30, 60))
+        compiled = dataclasses.replace(sizes, modes=("compiled",))
+        stage(
+            "training/eigenvectors_compiled",
+            training_throughput,
+            settings["eigenvectors"],
+            device,
+            compiled,
+            (4096,),
+            peak,
+        )
+        stage("targets", targets, report.data)
+    e4_rows = report.data.get("training", {}).get("eigenvalues", {}).get("eager") or {}
+    e4_rate = e4_rows.get(str(PAPER_BATCH), {}).get("examples_per_s", 1000.0)
+    seconds = 5 if small else min(120.0, report.left() - 30)
+    stage("real_training", real_training, settings["eigenvalues"], device, e4_rate, seconds, small)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda (default) or cpu")
@@ -462,94 +528,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
-    small, gpu = args.small, device.type == "cuda"
-    out = args.out or RESULTS / ("gpu_check_small.json" if small else "gpu_check.json")
-    sizes = SMALL_SIZES if small else Sizes()
-    report = Report(
-        out,
-        args.budget_minutes * 60,
-        device=torch.cuda.get_device_name(device) if gpu else "cpu",
-        small=small,
-        versions=versions(),
-    )
-    settings = paper_settings(small)
-
-    def need(seconds: float) -> float:  # what a stage takes on a GPU; --small takes seconds
-        return 0.0 if small else seconds
-
-    dtype = torch.bfloat16 if gpu else torch.float32
-    report.stage("matmul_peak_flops", need(10), matmul_peak, device, dtype, 1024 if small else 8192)
-    peak = report.data.get("matmul_peak_flops") or float("nan")
-    for task, batches, seconds in (
-        ("eigenvectors", sizes.batches, 150),
-        ("inversion", (), 60),
-        ("eigenvalues", (), 60),
-    ):
-        report.stage(
-            f"training/{task}",
-            need(seconds),
-            training_throughput,
-            settings[task],
-            device,
-            sizes,
-            batches,
-            peak,
-        )
-    for task, batches, seconds in (
-        ("eigenvectors", sizes.decode_batches, 60),
-        ("inversion", sizes.decode_batches[-1:], 30),
-        ("eigenvalues", sizes.decode_batches[-1:], 15),
-    ):
-        report.stage(
-            f"decoding/{task}",
-            need(seconds),
-            decoding_speed,
-            settings[task],
-            device,
-            sizes.decode_count,
-            batches,
-            sizes.modes,
-        )
-    report.stage("projection", 0, paper_projection, report.data, small)
-    report.stage("targets", 0, targets, report.data)
-    report.stage("profiles", need(30), profiles, settings["eigenvectors"], device, small)
-    if gpu:
-        report.stage("cuda_tests", need(200), cuda_tests, max(report.left() - 30, 60))
-        compiled = dataclasses.replace(sizes, modes=("compiled",))
-        e1 = settings["eigenvectors"]
-        report.stage(
-            "training/eigenvectors_compiled",
-            need(100),
-            training_throughput,
-            e1,
-            device,
-            compiled,
-            (4096,),
-            peak,
-        )
-        report.stage("targets", 0, targets, report.data)
-    e4_rows = report.data.get("training", {}).get("eigenvalues", {}).get("eager") or {}
-    e4_rate = e4_rows.get(str(PAPER_BATCH), {}).get("examples_per_s", 1000.0)
-    seconds = 5 if small else min(120.0, report.left() - 30)
-    report.stage(
-        "real_training", need(60), real_training, settings["eigenvalues"], device, e4_rate, seconds, small
-    )
+    out = args.out or RESULTS / ("gpu_check_small.json" if args.small else "gpu_check.json")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    report = Report(out, args.budget_minutes * 60, device=name, small=args.small, versions=versions())
+    run_stages(report, device, args.small)
     print_table(report.data)
     print(f"wrote {out}")
     return 0
 
 
 def print_table(data: dict) -> None:
-    print(
-        f"device: {data['device']}  bf16 matmul peak: {(data.get('matmul_peak_flops') or 0) / 1e12:.1f} TFLOP/s"
-    )
+    peak = (data.get("matmul_peak_flops") or 0) / 1e12
+    print(f"device: {data['device']}  bf16 matmul peak: {peak:.1f} TFLOP/s")
     for task, result in data.get("training", {}).items():
         for mode in ("eager", "compiled", "graphs"):
             for batch, row in (result.get(mode) or {}).items():
                 if "examples_per_s" in row:
-                    print(
-                        f"  train {task:13} {mode:8} batch {batch:>5}: {row['examples_per_s']:9.0f} ex/s  MFU {row['mfu']:6.1%}"
-                    )
+                    rate, mfu = row["examples_per_s"], row["mfu"]
+                    print(f"  train {task:13} {mode:8} batch {batch:>5}: {rate:9.0f} ex/s  MFU {mfu:6.1%}")
     for task, result in data.get("decoding", {}).items():
         for mode in ("eager", "graphs"):
             for batch, row in (result.get(mode) or {}).items():
@@ -560,9 +556,8 @@ def print_table(data: dict) -> None:
         value = "not measured" if target["measured"] is None else f"{target['measured']:,.3g}"
         print(f"  target {name:28} {value:>14} (target {target['target']:,}): met {target['met']}")
     for mode, projection in data.get("projection", {}).get("modes", {}).items():
-        print(
-            f"  paper config, {mode}: ~{projection['total_hours_estimate']:.1f} h (estimate: examples per run assumed)"
-        )
+        hours = projection["total_hours_estimate"]
+        print(f"  paper config, {mode}: ~{hours:.1f} h (estimate: the examples each run needs are assumed)")
     for stage, why in data.get("skipped", {}).items():
         print(f"  skipped {stage}: {why}")
 

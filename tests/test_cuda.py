@@ -125,11 +125,11 @@ def test_the_graphed_greedy_step_decodes_the_eager_tokens(seed):
         eager = generate(model, src, length, src_may_pad=False)
         graphed = generate(model, src, length, src_may_pad=False, cuda_graph=True)
         fixed = fixed_shape_decode(model, src, length)
-    # The replay runs the very kernels of the fixed-shape step: the same bits.
-    assert torch.equal(graphed.tokens, fixed.tokens) and torch.equal(graphed.log_probs, fixed.log_probs)
-    # Against the growing cache (other attention kernels): the same tokens, log-probs within float noise.
-    assert torch.equal(graphed.tokens, eager.tokens)
-    torch.testing.assert_close(graphed.log_probs, eager.log_probs, atol=1e-4, rtol=1e-4)
+    # The replay runs the kernels of the fixed-shape step (a captured matmul may get another
+    # workspace, hence a tolerance), and matches the growing cache (other attention kernels).
+    for other, tolerance in ((fixed, 1e-5), (eager, 1e-4)):
+        assert torch.equal(graphed.tokens, other.tokens)
+        torch.testing.assert_close(graphed.log_probs, other.log_probs, atol=tolerance, rtol=tolerance)
 
 
 def test_graphed_decoding_of_a_set_in_bf16_equals_eager_decoding():
@@ -155,9 +155,12 @@ def test_graphed_decoding_of_a_set_in_bf16_equals_eager_decoding():
 def test_a_training_step_never_waits_for_the_device():
     """No host-device sync inside a step (torch raises on one in sync debug mode "error"): the host
     queues the next steps while the device computes."""
-    model = Seq2Seq(ModelConfig.of_run(TINY)).cuda()
-    step = TrainStep(model, TINY, torch.device("cuda"), "bf16")
-    batches = iter(TrainingStream.of_run(TINY))
+    # Over 3,072 target tokens a batch, as at the paper's batch: the embedding's backward then takes
+    # its sorting path (the one that could read a count back).
+    cfg = dataclasses.replace(TINY, batch_size=320)
+    model = Seq2Seq(ModelConfig.of_run(cfg)).cuda()
+    step = TrainStep(model, cfg, torch.device("cuda"), "bf16")
+    batches = iter(TrainingStream.of_run(cfg))
     step(*next(batches), 1e-3)  # the first step allocates the optimizer state
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")

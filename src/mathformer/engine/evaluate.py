@@ -47,12 +47,9 @@ def evaluate(
     device: str = "auto",
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Decode the test set at `data_path` with the model at `model_path`; write the table and summary.
-
-    Returns the summary. The run is named after the model's folder, the test set after its file.
-    `batch_size`: matrices decoded together (None: devices.default_decode_batch_size). The model's
-    run config decides the arithmetic (precision) and whether the greedy step is a CUDA graph.
-    """
+    """Decode the test set at `data_path` with the model at `model_path` (`batch_size` None: the
+    device's default); write the table and summary. Returns the summary; the run is named after
+    the model's folder, the test set after its file."""
     if Path(out_parquet).resolve() == Path(summary_json).resolve():
         raise ValueError(
             f"the predictions table and the summary would both be written to {out_parquet}; give two paths"

@@ -151,7 +151,8 @@ class KVCache:
     def append(
         self, keys: Tensor, values: Tensor, position: Position
     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Store (B, h, n, d) new keys/values from `position`: (keys, values, key mask or None) to attend to."""
+        """Store (B, h, n, d) new keys/values from `position`; return what to attend to: keys,
+        values and a mask of the written slots (None at an int position)."""
         if self.keys is None or self.values is None:
             batch, heads, _, head_dim = keys.shape
             self.keys = keys.new_zeros(batch, heads, self.capacity, head_dim)
