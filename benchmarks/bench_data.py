@@ -144,7 +144,7 @@ def step_seconds(task: str, stream: TrainingStream, steps: int) -> float:
     src, tgt = stream.batch(0)
 
     def step() -> None:
-        model.loss(src, tgt).backward()
+        model.loss(src, tgt, src_may_pad=False).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

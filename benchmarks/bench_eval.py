@@ -5,7 +5,8 @@ and <eos>) with random weights, its <eos> embedding zeroed so that no row stops 
 model writes the whole answer too, and the work per token does not depend on the weights.
 Other workloads of bench_train.py can be added with --models. The speed-up is cached over
 uncached examples per second at the same batch size; evaluation's own batch size (256) is timed
-for the cached path as well (not with --quick).
+for the cached path as well, and so is `evaluate`'s whole decoding of a set (decode_test_set with
+the model's confidence, which comes with the decoding pass; not with --quick).
 
 Run by hand, not as a test:
     python benchmarks/bench_eval.py [--quick] [--models eigenvectors,eigenvalues] [--batch-size N]
@@ -18,6 +19,7 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from bench_train import (
     RESULTS,
@@ -31,7 +33,10 @@ from bench_train import (
 )
 
 from mathformer.core.encoding import EOS
+from mathformer.core.problems import Problem
+from mathformer.engine.decoding import decode_test_set
 from mathformer.engine.model import Seq2Seq
+from mathformer.engine.search import generate
 
 EVALUATE_BATCH_SIZE = 256  # mathformer.engine.evaluate's default
 CACHE_SPEEDUP_TARGET = 3.0
@@ -50,12 +55,12 @@ def examples_per_s(model: Seq2Seq, src: torch.Tensor, max_len: int, use_cache: b
     """Best of `repeats` timed batches, after a few untimed tokens to warm up kernels and allocator."""
     device = src.device
     with torch.inference_mode():
-        model.generate(src, 4, use_cache=use_cache)
+        generate(model, src, 4, use_cache=use_cache)
         synchronize(device)
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            out = model.generate(src, max_len, use_cache=use_cache)
+            out = generate(model, src, max_len, use_cache=use_cache, src_may_pad=False).tokens
             synchronize(device)
             times.append(time.perf_counter() - start)
     if out.shape[1] != max_len:
@@ -63,6 +68,24 @@ def examples_per_s(model: Seq2Seq, src: torch.Tensor, max_len: int, use_cache: b
             f"decoding stopped after {out.shape[1]} of {max_len} tokens; the timing would mislead"
         )
     return {"batch_size": len(src), "seconds_per_batch": min(times), "examples_per_s": len(src) / min(times)}
+
+
+def evaluate_examples_per_s(workload: Workload, model: Seq2Seq, device: torch.device) -> dict:
+    """decode_test_set of one evaluate batch of real matrices, with the model's confidence."""
+    problem = Problem(workload.task, n=5)
+    inputs, _ = problem.sample(EVALUATE_BATCH_SIZE, np.random.default_rng(0))
+    start = time.perf_counter()
+    decode_test_set(
+        model, workload.vocabulary(), inputs, problem.target_shape, 1, EVALUATE_BATCH_SIZE,
+        progress=False, confidence={},
+    )  # fmt: skip
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    return {
+        "batch_size": EVALUATE_BATCH_SIZE,
+        "seconds": seconds,
+        "examples_per_s": EVALUATE_BATCH_SIZE / seconds,
+    }
 
 
 def bench_workload(name: str, args: argparse.Namespace, device: torch.device) -> dict:
@@ -77,12 +100,14 @@ def bench_workload(name: str, args: argparse.Namespace, device: torch.device) ->
         f"{name}: cached {cached['examples_per_s']:.1f} ex/s, uncached {uncached['examples_per_s']:.1f} ex/s "
         f"(x{speedup:.1f}) at batch {args.batch_size}"
     )
-    cached_eval_batch = None
+    cached_eval_batch = evaluate_like = None
     if not args.quick:
         cached_eval_batch = examples_per_s(model, src[:EVALUATE_BATCH_SIZE], max_len, True, args.repeats)
         print(
             f"{name}: cached at batch {EVALUATE_BATCH_SIZE}: {cached_eval_batch['examples_per_s']:.1f} ex/s"
         )
+        evaluate_like = evaluate_examples_per_s(workload, model, device)
+        print(f"{name}: evaluate's decoding with confidence: {evaluate_like['examples_per_s']:.1f} ex/s")
     return {
         "task": workload.task,
         "encodings": f"{workload.input_encoding}/{workload.output_encoding}",
@@ -90,6 +115,7 @@ def bench_workload(name: str, args: argparse.Namespace, device: torch.device) ->
         "cached": cached,
         "uncached": uncached,
         "cached_at_evaluate_batch_size": cached_eval_batch,
+        "evaluate_with_confidence": evaluate_like,
         "cache_speedup": speedup,
         "cache_speedup_target": CACHE_SPEEDUP_TARGET,
         "reference_examples_per_s": workload.reference_eval_examples_per_s,

@@ -175,7 +175,7 @@ def time_steps(
         core = core_seconds()
         marks = [time.perf_counter()]
         with autocast(device, precision):
-            loss = model.loss(*batch)
+            loss = model.loss(*batch, src_may_pad=False)
         synchronize(device)
         marks.append(time.perf_counter())
         optimizer.zero_grad(set_to_none=True)
@@ -214,7 +214,7 @@ def profile_step(
     model: Seq2Seq, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, torch.Tensor]
 ) -> str:
     with torch.profiler.profile() as profiler:
-        loss = model.loss(*batch)
+        loss = model.loss(*batch, src_may_pad=False)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -10,7 +10,14 @@ import textwrap
 import pytest
 import torch
 
-from mathformer.engine.devices import claim_free_gpu, claimed_device, resolve_device, resolve_precision
+from mathformer.engine.devices import (
+    claim_free_gpu,
+    claimed_device,
+    default_decode_batch_size,
+    default_workers,
+    resolve_device,
+    resolve_precision,
+)
 
 GPUS = ["GPU-aaaa", "GPU-bbbb", "GPU-cccc"]
 
@@ -68,3 +75,14 @@ def test_bad_devices_and_precisions_are_refused_in_one_line():
     with pytest.raises(ValueError, match="precision fp16 needs a CUDA device"):
         resolve_precision("fp16", torch.device("cpu"))
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+
+
+def test_defaults_that_depend_on_the_device(monkeypatch):
+    """A CPU decodes 256 matrices at a time and makes batches in-process; a GPU decodes as many as
+    fit (10,000, split when memory runs out) and has 4 data workers, fewer on a small host."""
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert (default_decode_batch_size(cpu), default_workers(cpu)) == (256, 0)
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert (default_decode_batch_size(cuda), default_workers(cuda)) == (10_000, 4)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert default_workers(cuda) == 1

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from mathformer.core.config import NORMS
-from mathformer.core.encoding import BOS, EOS, PAD
+from mathformer.core.encoding import BOS, EOS, PAD, Vocabulary
+from mathformer.core.problems import Problem
+from mathformer.engine import decoding, search
 from mathformer.engine.model import ModelConfig, Seq2Seq
+from mathformer.engine.search import beam_search, generate
 
 SRC_VOCAB, TGT_VOCAB = 17, 13
 
@@ -79,6 +83,19 @@ def pad_source(src: torch.Tensor, lengths: list[int]) -> torch.Tensor:
     return padded
 
 
+def token_log_probs(model: Seq2Seq, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    """(B, T - 1) log-probability of each token of `<bos> ... <eos> PAD...` after <bos>, 0 at PAD,
+    from one teacher-forced pass: what decoding's own log-probabilities must equal."""
+    log_probs = model(src, tgt[:, :-1]).float().log_softmax(dim=-1)
+    per_token = log_probs.gather(-1, tgt[:, 1:].unsqueeze(-1)).squeeze(-1)
+    return per_token.masked_fill(tgt[:, 1:].eq(PAD), 0.0)
+
+
+def log_prob(model: Seq2Seq, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    """(B,) log-probability the model gives each full target."""
+    return token_log_probs(model, src, tgt).sum(dim=1)
+
+
 def test_shapes_and_output_format() -> None:
     model = random_model(0)
     src = random_sources(0)
@@ -87,7 +104,7 @@ def test_shapes_and_output_format() -> None:
     loss = model.loss(src, torch.cat([torch.full((8, 1), BOS), tgt_in], dim=1))
     assert loss.dim() == 0 and torch.isfinite(loss)
 
-    out = model.generate(src, max_len=20)
+    out = generate(model, src, max_len=20).tokens
     assert out.dtype == torch.long and out.shape[0] == 8 and 2 <= out.shape[1] <= 20
     assert (out[:, 0] == BOS).all()
     for row in out.tolist():
@@ -121,9 +138,9 @@ def test_overfits_fixed_examples_then_greedy_reproduces_them(norm: str) -> None:
         optimizer.step()
     assert loss.item() < 0.02
     model.eval()
-    assert torch.equal(model.generate(src, max_len=12), tgt)
-    assert torch.equal(model.generate(src, max_len=12, use_cache=False), tgt)
-    assert torch.equal(model.generate(src, max_len=12, beam_size=3), tgt)
+    assert torch.equal(generate(model, src, max_len=12).tokens, tgt)
+    assert torch.equal(generate(model, src, max_len=12, use_cache=False).tokens, tgt)
+    assert torch.equal(generate(model, src, max_len=12, beam_size=3).tokens, tgt)
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -133,8 +150,8 @@ def test_cached_decoding_equals_uncached(seed: int, widths: tuple[int, int, int,
     model = random_model(seed, widths, norm=norm)
     src = pad_source(random_sources(seed), [9, 9, 5, 9, 3, 9, 7, 9])
     for beam_size in (1, 3):
-        cached = model.generate(src, max_len=20, beam_size=beam_size, use_cache=True)
-        uncached = model.generate(src, max_len=20, beam_size=beam_size, use_cache=False)
+        cached = generate(model, src, max_len=20, beam_size=beam_size, use_cache=True).tokens
+        uncached = generate(model, src, max_len=20, beam_size=beam_size, use_cache=False).tokens
         assert torch.equal(cached, uncached)
 
 
@@ -142,7 +159,9 @@ def test_cached_decoding_equals_uncached(seed: int, widths: tuple[int, int, int,
 def test_beam_of_one_equals_greedy(seed: int) -> None:
     model = random_model(seed, WIDTHS[1])
     src = random_sources(seed)
-    assert torch.equal(model.beam_search(src, max_len=20, beam_size=1), model.generate(src, max_len=20))
+    assert torch.equal(
+        beam_search(model, src, max_len=20, beam_size=1).tokens, generate(model, src, max_len=20).tokens
+    )
 
 
 def reference_beam_search(model: Seq2Seq, src_row: torch.Tensor, beams: int, max_len: int) -> list[int]:
@@ -167,7 +186,7 @@ def reference_beam_search(model: Seq2Seq, src_row: torch.Tensor, beams: int, max
 def test_beam_search_equals_plain_reference(seed: int) -> None:
     model = random_model(seed, WIDTHS[2])
     src = pad_source(random_sources(seed, batch=6), [9, 5, 9, 9, 7, 9])
-    found = model.generate(src, max_len=12, beam_size=3)
+    found = generate(model, src, max_len=12, beam_size=3).tokens
     with torch.no_grad():
         for row in range(len(src)):
             length = int((src[row] != PAD).sum())
@@ -195,17 +214,18 @@ def test_beam_as_wide_as_the_search_space_finds_the_most_likely_output(seed: int
     model = random_model(seed, WIDTHS[1], tgt_vocab=6)
     candidates = every_output(max_len=5, vocab=6)  # 121 sequences over the 4 tokens EOS, 3, 4, 5
     src = random_sources(seed, batch=4)
-    found = model.generate(src, max_len=5, beam_size=len(candidates))
-    greedy = model.generate(src, max_len=5)
+    found = generate(model, src, max_len=5, beam_size=len(candidates)).tokens
+    greedy = generate(model, src, max_len=5).tokens
     with torch.no_grad():
         for row in range(len(src)):
-            scores = model.log_prob(src[row : row + 1].expand(len(candidates), -1), candidates)
+            scores = log_prob(model, src[row : row + 1].expand(len(candidates), -1), candidates)
             best = candidates[scores.argmax()]
             assert found[row].tolist() == best[: found.shape[1]].tolist()
             assert (best[found.shape[1] :] == PAD).all()
             one = src[row : row + 1]
             assert (
-                model.log_prob(one, found[row : row + 1]) >= model.log_prob(one, greedy[row : row + 1]) - 1e-5
+                log_prob(model, one, found[row : row + 1])
+                >= log_prob(model, one, greedy[row : row + 1]) - 1e-5
             )
 
 
@@ -218,12 +238,12 @@ def test_source_padding_changes_no_row(norm: str) -> None:
     tgt_in = torch.randint(EOS + 1, TGT_VOCAB, (4, 5))
     with torch.no_grad():
         batched_logits = model(src, tgt_in)
-        batched_tokens = model.generate(src, max_len=20)
+        batched_tokens = generate(model, src, max_len=20).tokens
         for row, length in enumerate(lengths):
             alone = src[row : row + 1, :length]
             alone_logits = model(alone, tgt_in[row : row + 1])
             torch.testing.assert_close(batched_logits[row : row + 1], alone_logits, atol=1e-4, rtol=1e-4)
-            tokens = model.generate(alone, max_len=20)
+            tokens = generate(model, alone, max_len=20).tokens
             assert torch.equal(batched_tokens[row, : tokens.shape[1]], tokens[0])
             assert (batched_tokens[row, tokens.shape[1] :] == PAD).all()
 
@@ -323,8 +343,136 @@ def test_generate_rejects_bad_arguments() -> None:
     model = random_model(0)
     src = random_sources(0)
     with pytest.raises(ValueError, match="max_tgt_len"):
-        model.generate(src, max_len=25)
+        generate(model, src, max_len=25)
     with pytest.raises(ValueError, match="beam_size"):
-        model.generate(src, max_len=10, beam_size=0)
+        generate(model, src, max_len=10, beam_size=0)
     with pytest.raises(ValueError, match="max_src_len"):
-        model.generate(random_sources(0, length=17), max_len=10)
+        generate(model, random_sources(0, length=17), max_len=10)
+
+
+def reference_greedy(model: Seq2Seq, src_row: torch.Tensor, max_len: int) -> list[int]:
+    """Greedy decoding written plainly: one row, the whole prefix through the model at every step."""
+    tokens = [BOS]
+    while len(tokens) < max_len and tokens[-1] != EOS:
+        logits = model(src_row, torch.tensor([tokens]))[0, -1].clone()
+        logits[[PAD, BOS]] = float("-inf")
+        tokens.append(int(logits.argmax()))
+    return tokens
+
+
+# Models of several shapes and norms, some with padded sources, decoded to several lengths.
+DECODING_CASES = [
+    (seed, WIDTHS[seed % 3], NORMS[seed % 2], padded, max_len)
+    for seed, (padded, max_len) in enumerate([(False, 20), (True, 12), (False, 24), (True, 7), (False, 16)])
+]
+
+
+def decoding_case(seed, widths, norm, padded) -> tuple[Seq2Seq, torch.Tensor, list[int]]:
+    model = random_model(seed, widths, norm=norm, dec_layers=1 + seed % 2)
+    lengths = [9, 4, 9, 6, 9, 2, 9, 7] if padded else [9] * 8
+    return model, pad_source(random_sources(seed), lengths), lengths
+
+
+@pytest.mark.parametrize(("seed", "widths", "norm", "padded", "max_len"), DECODING_CASES)
+def test_greedy_decoding_equals_the_plain_reference(seed, widths, norm, padded, max_len) -> None:
+    """The same tokens as decoding each row alone, step by step, however the batch ends (the
+    batch stops at its last row's <eos>, or at max_len)."""
+    model, src, lengths = decoding_case(seed, widths, norm, padded)
+    found = generate(model, src, max_len).tokens
+    with torch.no_grad():
+        expected = [
+            reference_greedy(model, src[row : row + 1, :length], max_len)
+            for row, length in enumerate(lengths)
+        ]
+    assert found.shape[1] == max(len(tokens) for tokens in expected)
+    for row, tokens in enumerate(expected):
+        assert found[row].tolist() == tokens + [PAD] * (found.shape[1] - len(tokens))
+
+
+@pytest.mark.parametrize(("seed", "widths", "norm", "padded", "max_len"), DECODING_CASES)
+def test_decoding_log_probs_equal_a_teacher_forced_pass(seed, widths, norm, padded, max_len) -> None:
+    """Each written token's log-probability, kept while decoding, is the one a second pass over the
+    decoded tokens gives (float tolerance): the confidence needs no second pass. Greedy and beam."""
+    model, src, _ = decoding_case(seed, widths, norm, padded)
+    for beam_size in (1, 3):
+        found = generate(model, src, max_len, beam_size)
+        assert found.log_probs.dtype == torch.float32 and found.log_probs.shape == found.tokens.shape
+        assert (found.log_probs[:, 0] == 0).all() and (found.log_probs[found.tokens.eq(PAD)] == 0).all()
+        with torch.no_grad():
+            expected = token_log_probs(model, src, found.tokens)
+        torch.testing.assert_close(found.log_probs[:, 1:], expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("seed", "widths", "norm", "padded", "max_len"), DECODING_CASES)
+def test_the_fixed_shape_step_decodes_the_same_tokens(seed, widths, norm, padded, max_len) -> None:
+    """The greedy step a CUDA graph replays (position on the device, the whole cache read under a
+    mask) run eagerly here: the same tokens as the growing cache, log-probabilities within float
+    tolerance."""
+    model, src, _ = decoding_case(seed, widths, norm, padded)
+    expected = generate(model, src, max_len)
+    with torch.no_grad():
+        source = search._Source(model, src, 1, max_len, use_cache=True, src_may_pad=True)
+        fixed = search._Greedy(len(src), max_len, src.device)
+        position = torch.zeros(1, dtype=torch.long)
+        for _ in range(max_len - 1):
+            fixed.step(source, position)
+            position.add_(1)
+        found = fixed.result()
+    assert torch.equal(found.tokens, expected.tokens)
+    torch.testing.assert_close(found.log_probs, expected.log_probs, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("check_every", [2, 16, 1000])
+def test_looking_for_the_end_less_often_changes_nothing(monkeypatch, check_every: int) -> None:
+    """Greedy search asks whether every row has ended only every few steps on a GPU (a sync per
+    ask); the columns decoded past the end are dropped, so the result is that of stopping at once."""
+    model = random_model(7, WIDTHS[2])
+    src = random_sources(7)
+    every_step = generate(model, src, max_len=20)
+    assert every_step.tokens.shape[1] < 20, "this model ends every row early: the case at stake"
+    monkeypatch.setitem(search.FINISHED_CHECK_STEPS, "cpu", check_every)
+    found = generate(model, src, max_len=20)
+    assert torch.equal(found.tokens, every_step.tokens) and torch.equal(found.log_probs, every_step.log_probs)
+
+
+def test_a_batch_known_to_hold_no_padding_is_decoded_and_scored_the_same() -> None:
+    """`src_may_pad=False` skips the look for PAD (a host-device sync): same logits, same tokens."""
+    model = random_model(7, WIDTHS[1])
+    src = random_sources(7)
+    tgt = torch.cat([torch.full((8, 1), BOS), torch.randint(EOS + 1, TGT_VOCAB, (8, 6))], dim=1)
+    with torch.no_grad():
+        assert torch.equal(model.loss(src, tgt), model.loss(src, tgt, src_may_pad=False))
+    assert torch.equal(generate(model, src, 20).tokens, generate(model, src, 20, src_may_pad=False).tokens)
+
+
+def test_a_batch_too_large_for_the_memory_is_decoded_in_halves(monkeypatch) -> None:
+    """Decoding a set starts at the batch asked for (on a GPU: 10,000) and halves it while the device
+    runs out of memory: the same predictions and confidence as a batch that fits."""
+    vocab = Vocabulary("FP15", "FP15")
+    problem = Problem("eigenvalues", n=2)
+    torch.manual_seed(0)
+    model = Seq2Seq(tiny_config(src_vocab=vocab.source_size, tgt_vocab=vocab.target_size)).eval()
+    inputs, _ = problem.sample(40, np.random.default_rng(0))
+    asked = []
+
+    def small_memory(model, src, *args, **kwargs):
+        asked.append(len(src))
+        if len(src) > 10:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return generate(model, src, *args, **kwargs)
+
+    def predict(batch_size: int) -> tuple:
+        confidence: dict = {}
+        values, decoded = decoding.decode_test_set(
+            model, vocab, inputs, (2,), 1, batch_size, progress=False, confidence=confidence
+        )
+        return values, decoded, confidence
+
+    fits = predict(10)
+    monkeypatch.setattr(decoding, "generate", small_memory)
+    split = predict(40)
+    assert asked[:3] == [40, 20, 10] and set(asked[3:]) == {10}
+    np.testing.assert_array_equal(split[0], fits[0])
+    np.testing.assert_array_equal(split[1], fits[1])
+    for name in ("surprisal", "min_token_prob"):
+        np.testing.assert_allclose(split[2][name], fits[2][name], rtol=1e-6)

@@ -12,7 +12,6 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
-import nbformat
 import pandas as pd
 import pytest
 
@@ -26,6 +25,9 @@ from mathformer.report.html_tables import Label, table_html, verdict_mark
 from mathformer.report.notebook import claims_view, locate
 from mathformer.report.notes import learning_curves_note, paper_marks_note
 from mathformer.report.views import view_of
+
+# A machine with the core dependencies only (a GPU box running `pytest -m cuda`) skips this module.
+nbformat = pytest.importorskip("nbformat")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "workflow" / "notebooks"

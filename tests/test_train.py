@@ -20,6 +20,9 @@ from mathformer.engine import train as train_module
 from mathformer.engine.model import ModelConfig, Seq2Seq
 from mathformer.engine.model_files import POSITION_TABLES, initialise_from, load_model, model_file_contents
 from mathformer.engine.model_files import save as save_model_file
+from mathformer.engine.search import generate
+from mathformer.engine.step import TrainStep
+from mathformer.engine.stream import TrainingStream
 from mathformer.engine.train import (
     TrainingError,
     TrainingInterrupted,
@@ -124,7 +127,7 @@ def test_model_file_loads_for_evaluation(finished_run):
             Problem("eigenvalues", n=2).sample(3, __import__("numpy").random.default_rng(0))[0]
         )
     )
-    assert model.generate(src, max_len=vocab.target_length((2,))).shape[0] == 3
+    assert generate(model, src, max_len=vocab.target_length((2,))).tokens.shape[0] == 3
     saved = torch.load(finished_run / "model.pt", weights_only=True)
     assert (saved["examples"], saved["stop_reason"]) == (96, "max_examples")
 
@@ -372,3 +375,12 @@ def test_a_run_initialised_from_a_model_starts_where_that_model_ended(finished_r
     for name, tensor in _weights(finished_run / "model.pt").items():
         torch.testing.assert_close(started[name], tensor, rtol=0, atol=1e-9)
     assert load_model(tmp_path / "model.pt").run_config.init_from == str(finished_run / "model.pt")
+
+
+def test_the_compiled_training_loss_is_one_graph():
+    """torch.compile traces the step's forward and loss without a break: a break is where the host
+    would wait for the device (the look for PAD in a batch once was one), and CUDA graphs need none."""
+    step = TrainStep(Seq2Seq(ModelConfig.of_run(TINY)), TINY, torch.device("cpu"), "fp32")
+    src, tgt = TrainingStream.of_run(TINY).batch(0)
+    explained = torch._dynamo.explain(step.loss)(src, tgt)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons

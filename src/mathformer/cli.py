@@ -210,12 +210,13 @@ def _add_train(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--train-data", type=Path, help="draw training batches from this fixed set")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
-    parser.add_argument("--workers", type=int, default=0, help="data-generating processes (default 0)")
+    parser.add_argument(
+        "--workers", type=int, help="data-generating processes (default: 4 on CUDA, 0 on CPU)"
+    )
     parser.add_argument(
         "--eval-batch-size",
         type=int,
-        default=256,
-        help="matrices decoded together at each evaluation (default 256)",
+        help="matrices decoded together at each evaluation (default: 256 on CPU, 10,000 on CUDA)",
     )
     add_run_options(parser)
     parser.set_defaults(handler=_train, paths=_train_paths)
@@ -284,7 +285,9 @@ def _add_evaluate(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--out", type=Path, required=True, help="predictions table (.parquet)")
     parser.add_argument("--summary", type=Path, required=True, help="accuracy summary (.json)")
     parser.add_argument("--beam", type=int, default=1, help="beam size (default 1: greedy)")
-    parser.add_argument("--batch-size", type=int, default=256, help="matrices decoded together (default 256)")
+    parser.add_argument(
+        "--batch-size", type=int, help="matrices decoded together (default: 256 on CPU, 10,000 on CUDA)"
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.set_defaults(

@@ -119,6 +119,11 @@ class RunConfig:
     patience: int | None = _option(None, "stop after this many evaluations without improvement", at_least=1)
     precision: str = _option("auto", "arithmetic: auto is bf16 on CUDA, fp32 on CPU", choices=PRECISIONS)
     compile: bool = _option(False, "compile the training step with torch.compile")
+    cuda_graphs: bool = _option(
+        False,
+        "on CUDA, replay the greedy decoding step, and with compile the training step, as CUDA graphs "
+        "(one launch for all the kernels of a step; no effect on CPU)",
+    )
     seed: int = _option(0, "seed of the weights and of the training stream", at_least=0, at_most=2**63 - 1)
     init_from: str | None = _option(
         None,

@@ -21,6 +21,18 @@ CHECKPOINT_FORMAT = 1
 
 
 @dataclass
+class WeakSnapshot:
+    """The epoch whose validation accuracy at 5 % came closest to the run's weak_accuracy, and its
+    weights (on the CPU): what weak.pt will hold."""
+
+    distance: float  # |accuracy - weak_accuracy|
+    epoch: int
+    examples: int
+    valid_accuracy: float
+    state_dict: dict[str, torch.Tensor]
+
+
+@dataclass
 class TrainState:
     """The run's progress that a checkpoint restores (the weak snapshot's weights included)."""
 
@@ -31,7 +43,7 @@ class TrainState:
     epoch_loss_steps: int = 0
     best_accuracy: float = -1.0
     evals_since_best: int = 0
-    weak: dict[str, Any] | None = None  # {"distance", "epoch", "examples", "valid_accuracy", "state_dict"}
+    weak: WeakSnapshot | None = None
     stop_reason: str | None = None
 
 
@@ -95,7 +107,10 @@ def restore(
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scaler.load_state_dict(saved["scaler"])
-        return TrainState(**saved["state"])
+        state = dict(saved["state"])
+        if state.get("weak") is not None:  # saved as a plain dict (dataclasses.asdict)
+            state["weak"] = WeakSnapshot(**state["weak"])
+        return TrainState(**state)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise _corrupt(path, _first_line(error)) from None
 

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from mathformer.core.encoding import PAD, Vocabulary
 from mathformer.engine.devices import autocast
 from mathformer.engine.model import Seq2Seq
+from mathformer.engine.search import generate
 from mathformer.formats.predictions import CONFIDENCE_COLUMNS
 
 
@@ -23,6 +24,7 @@ def decode_test_set(
     progress: bool,
     precision: str = "fp32",
     confidence: dict[str, np.ndarray] | None = None,
+    cuda_graph: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predict every input in batches: (values float64 (N, *target_shape), decoded bool (N,)).
 
@@ -30,10 +32,11 @@ def decode_test_set(
     default). Rows whose tokens do not form a well-formed answer come back with decoded False and NaN
     values. Given a dict, `confidence` is filled with the model's confidence in each answer it
     wrote: `surprisal`, minus the sum of its tokens' log-probabilities (0 when certain), and
-    `min_token_prob`, the probability of its least likely token; both from one teacher-forced
-    pass over the decoded tokens, so they cost one forward pass per batch. With beam search it
-    also holds `beam_differs`: 1.0 where the best beam is not the greedy answer (a greedy pass
-    more per batch), NaN under greedy decoding.
+    `min_token_prob`, the probability of its least likely token; both come with the decoding's
+    own log-probabilities. With beam search it also holds `beam_differs`: 1.0 where the best beam
+    is not the greedy answer (a greedy pass more per batch), NaN under greedy decoding.
+    A batch that does not fit in the device's memory is split in halves until it does, so
+    `batch_size` can be as large as the set. `cuda_graph`: see `search.generate`.
     """
     device = next(model.parameters()).device
     source_ids = vocab.encode_source(inputs)
@@ -47,20 +50,35 @@ def decode_test_set(
         autocast(precision, device),
         tqdm(total=count, unit="matrix", disable=not progress) as bar,
     ):
-        for start in range(0, count, batch_size):
+        start = 0
+        while start < count:
             stop = min(start + batch_size, count)
+            # Every encoded matrix of one size has the same length: no PAD, no mask to look for.
             src = torch.from_numpy(source_ids[start:stop]).to(device)
-            tokens = model.generate(src, max_len=max_len, beam_size=beam_size)
-            values[start:stop], decoded[start:stop] = vocab.decode_target(tokens.cpu().numpy(), target_shape)
+            try:
+                found = generate(model, src, max_len, beam_size, src_may_pad=False, cuda_graph=cuda_graph)
+                greedy = None
+                if confidence is not None and beam_size > 1:
+                    greedy = generate(model, src, max_len, src_may_pad=False, cuda_graph=cuda_graph)
+            except torch.OutOfMemoryError:
+                if batch_size == 1:
+                    raise
+                batch_size //= 2
+                torch.cuda.empty_cache()
+                continue
+            values[start:stop], decoded[start:stop] = vocab.decode_target(
+                found.tokens.cpu().numpy(), target_shape
+            )
             if confidence is not None:
-                per_token = model.token_log_probs(src, tokens).float()
-                # PAD positions hold 0 (probability 1): they change neither the sum nor the minimum.
+                # Column 0 is <bos>; PAD columns hold 0 (probability 1): they change neither the sum
+                # nor the minimum.
+                per_token = found.log_probs[:, 1:]
                 scores["surprisal"][start:stop] = (-per_token.sum(dim=1)).cpu().numpy()
                 scores["min_token_prob"][start:stop] = per_token.min(dim=1).values.exp().cpu().numpy()
-                if beam_size > 1:
-                    greedy = model.generate(src, max_len=max_len, beam_size=1)
-                    scores["beam_differs"][start:stop] = _differ(tokens, greedy).cpu().numpy()
+                if greedy is not None:
+                    scores["beam_differs"][start:stop] = _differ(found.tokens, greedy.tokens).cpu().numpy()
             bar.update(stop - start)
+            start = stop
     if confidence is not None:
         confidence.update(scores)
     return values, decoded

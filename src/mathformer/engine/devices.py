@@ -75,6 +75,23 @@ def claimed_device(device: str) -> Iterator[tuple[torch.device, str | None]]:
             yield torch.device("cuda", index), f"using cuda:{index}, a GPU no other job holds"
 
 
+# Matrices decoded together by default: on a CPU a batch beyond a few hundred is no faster; a GPU
+# is fastest with the largest batch that fits (the paper's whole validation set: 10,000), and
+# decoding splits a batch that does not fit (decoding.decode_test_set).
+DECODE_BATCH_SIZES = {"cpu": 256, "cuda": 10_000}
+# DataLoader processes making training batches by default: on a small CPU a worker only competes
+# with the compute threads; a GPU step is short enough for the data to become the bottleneck.
+CUDA_WORKERS = 4
+
+
+def default_decode_batch_size(device: torch.device) -> int:
+    return DECODE_BATCH_SIZES.get(device.type, DECODE_BATCH_SIZES["cpu"])
+
+
+def default_workers(device: torch.device) -> int:
+    return min(CUDA_WORKERS, max((os.cpu_count() or 1) - 1, 0)) if device.type == "cuda" else 0
+
+
 def resolve_precision(precision: str, device: torch.device) -> str:
     """'auto' is bf16 on CUDA and fp32 on CPU (bf16 matmuls are ~10x slower on these CPUs)."""
     if precision == "auto":

@@ -21,7 +21,12 @@ from mathformer.core.encoding import Vocabulary
 from mathformer.core.metrics import TOLERANCES
 from mathformer.core.problems import Problem
 from mathformer.engine.decoding import decode_test_set
-from mathformer.engine.devices import PRECISIONS_DTYPES, claimed_device, resolve_precision
+from mathformer.engine.devices import (
+    PRECISIONS_DTYPES,
+    claimed_device,
+    default_decode_batch_size,
+    resolve_precision,
+)
 from mathformer.engine.model import Seq2Seq
 from mathformer.engine.model_files import load_model
 from mathformer.engine.provenance import versions
@@ -48,17 +53,16 @@ def evaluate(
     out_parquet: str | os.PathLike,
     summary_json: str | os.PathLike,
     beam_size: int = 1,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     device: str = "auto",
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Decode the test set at `data_path` with the model at `model_path`; write the table and summary.
-
-    Returns the summary. The run is named after the model's folder, the test set after its file.
-    """
+    """Decode the test set at `data_path` with the model at `model_path` (`batch_size` None: the
+    device's default); write the table and summary. Returns the summary; the run is named after
+    the model's folder, the test set after its file."""
     if beam_size < 1:
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if threads is not None:
         if threads < 1:
@@ -75,7 +79,11 @@ def evaluate(
             raise ValueError(f"test set {str(data_path)!r} is empty")
         problem = dataset.problem
         precision = resolve_precision(run_config.precision, next(model.parameters()).device)
-        check_decoding_fits(model, vocab, problem, min(batch_size, len(dataset)) * beam_size, precision)
+        batch_size = default_decode_batch_size(resolved) if batch_size is None else batch_size
+        # On CUDA a batch that does not fit is decoded in halves (decode_test_set): one matrix's
+        # beam must fit; on a CPU an allocation that fails is not caught, so the whole batch must.
+        per_batch = 1 if resolved.type == "cuda" else min(batch_size, len(dataset))
+        check_decoding_fits(model, vocab, problem, per_batch * beam_size, precision)
         confidence: dict[str, np.ndarray] = {}
         predictions, decoded = decode_test_set(
             model,
@@ -87,6 +95,7 @@ def evaluate(
             progress=sys.stderr.isatty(),
             precision=precision,
             confidence=confidence,
+            cuda_graph=run_config.cuda_graphs,
         )
     table = predictions_table(
         problem.task,

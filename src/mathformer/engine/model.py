@@ -13,9 +13,8 @@ One file in the manner of nanoGPT's model.py: a config dataclass, a few small mo
   mask at all unless the source batch holds PAD: an explicit mask makes SDPA slower.
 - Sequences are right-padded with PAD; the target of `loss` is `<bos> ... <eos> PAD...`.
 
-Decoding (`generate`) is batched greedy search or beam search, with or without a key/value
-cache; both give the same tokens. Beam scores are plain sums of log-probabilities (see
-`_beam_search` for why).
+The decoder also runs one position at a time from a `KVCache`; the searches that do so (greedy,
+beam) are in `mathformer.engine.search`.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mathformer.core.config import NORMS, RunConfig
-from mathformer.core.encoding import BOS, EOS, PAD
+from mathformer.core.encoding import EOS, PAD
 from mathformer.core.problems import check_choice
 
 
@@ -100,12 +99,17 @@ def merge_heads(x: Tensor) -> Tensor:
     return x.transpose(1, 2).reshape(batch, length, heads * head_dim)
 
 
-def source_mask(src: Tensor) -> Tensor | None:
+def source_mask(src: Tensor, may_pad: bool = True) -> Tensor | None:
     """Boolean attention mask (B, 1, 1, S), True where a key is a real token; None without PAD.
 
     None lets SDPA take its fastest path, which is why a batch of equal-length sources (the common
-    case: every matrix of a problem has the same size) carries no mask at all.
+    case: every matrix of a problem has the same size) carries no mask at all. Looking for PAD
+    waits for the device (a host-device sync, and a break in a compiled graph), so a caller that
+    knows its batch holds none (`may_pad=False`: every encoded matrix of one size has the same
+    length) skips the look.
     """
+    if not may_pad:
+        return None
     is_pad = src.eq(PAD)
     if not bool(is_pad.any()):
         return None
@@ -123,37 +127,53 @@ def residual_dropout(p: float) -> nn.Module:
     return nn.Dropout(p) if p > 0 else nn.Identity()
 
 
+# The position of the decoder's first input token: a Python int (eager decoding, growing shapes)
+# or a one-element device tensor (fixed shapes, no host value: a step that can be a CUDA graph).
+Position = int | Tensor
+
+
 class KVCache:
     """Keys and values of the positions decoded so far, for one decoder self-attention layer.
 
-    Preallocated to the longest output, so each step writes one slot instead of re-concatenating
-    the whole history.
+    Preallocated to the longest output, so each step writes its slot instead of re-concatenating
+    the whole history. At an int position the attention reads the slots written so far (shapes
+    grow by one per step); at a tensor position it reads every slot under a mask of the written
+    ones (shapes fixed). The slots start at zero: a masked slot still enters the arithmetic, and
+    uninitialised memory may hold NaN, which a zero attention weight does not cancel.
     """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self.length = 0
+        self.filled = 0  # slots written at int positions (beam search reorders them)
         self.keys: Tensor | None = None
         self.values: Tensor | None = None
 
-    def append(self, keys: Tensor, values: Tensor) -> tuple[Tensor, Tensor]:
-        """Store (B, h, n, d) new keys/values; return all keys/values so far."""
+    def append(
+        self, keys: Tensor, values: Tensor, position: Position
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Store (B, h, n, d) new keys/values from `position`; return what to attend to: keys,
+        values and a mask of the written slots (None at an int position)."""
         if self.keys is None or self.values is None:
             batch, heads, _, head_dim = keys.shape
-            self.keys = keys.new_empty(batch, heads, self.capacity, head_dim)
-            self.values = values.new_empty(batch, heads, self.capacity, head_dim)
-        end = self.length + keys.shape[2]
-        self.keys[:, :, self.length : end] = keys
-        self.values[:, :, self.length : end] = values
-        self.length = end
-        return self.keys[:, :, :end], self.values[:, :, :end]
+            self.keys = keys.new_zeros(batch, heads, self.capacity, head_dim)
+            self.values = values.new_zeros(batch, heads, self.capacity, head_dim)
+        if isinstance(position, int):
+            end = position + keys.shape[2]
+            self.keys[:, :, position:end] = keys
+            self.values[:, :, position:end] = values
+            self.filled = end
+            return self.keys[:, :, :end], self.values[:, :, :end], None
+        self.keys.index_copy_(2, position, keys)
+        self.values.index_copy_(2, position, values)
+        written = torch.arange(self.capacity, device=position.device) <= position
+        return self.keys, self.values, written.view(1, 1, 1, self.capacity)
 
     def reorder(self, rows: Tensor) -> None:
         """Row i now continues the history of row rows[i] (beam search)."""
         if self.keys is None or self.values is None:
             return
-        self.keys[:, :, : self.length] = self.keys[rows, :, : self.length]
-        self.values[:, :, : self.length] = self.values[rows, :, : self.length]
+        self.keys[:, :, : self.filled] = self.keys[rows, :, : self.filled]
+        self.values[:, :, : self.filled] = self.values[rows, :, : self.filled]
 
 
 class SelfAttention(nn.Module):
@@ -166,13 +186,18 @@ class SelfAttention(nn.Module):
         self.out_dropout = residual_dropout(dropout)
 
     def forward(
-        self, x: Tensor, mask: Tensor | None = None, causal: bool = False, cache: KVCache | None = None
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        causal: bool = False,
+        cache: KVCache | None = None,
+        position: Position = 0,
     ) -> Tensor:
         batch, length, width = x.shape
         qkv = self.qkv(x).view(batch, length, 3, self.heads, width // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         if cache is not None:
-            k, v = cache.append(k, v)
+            k, v, mask = cache.append(k, v, position)
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0
         )
@@ -244,13 +269,18 @@ class DecoderLayer(nn.Module):
         self.post = cfg.norm == "post"
 
     def forward(
-        self, x: Tensor, memory_kv: tuple[Tensor, Tensor], memory_mask: Tensor | None, cache: KVCache | None
+        self,
+        x: Tensor,
+        memory_kv: tuple[Tensor, Tensor],
+        memory_mask: Tensor | None,
+        cache: KVCache | None,
+        position: Position,
     ) -> Tensor:
-        # With a cache, x is the newest position only and attends to everything before it: no mask.
+        # With a cache, x is the newest position only and attends to everything before it.
         x = residual(
             x,
             self.self_attention_norm,
-            lambda h: self.self_attention(h, causal=cache is None, cache=cache),
+            lambda h: self.self_attention(h, causal=cache is None, cache=cache, position=position),
             self.post,
         )
         x = residual(
@@ -298,51 +328,20 @@ class Decoder(nn.Module):
         memory_kv: list[tuple[Tensor, Tensor]],
         memory_mask: Tensor | None,
         caches: list[KVCache] | None = None,
+        position: Position = 0,
     ) -> Tensor:
-        """Hidden states (B, T, dec_dim) of `tgt`, which continues the cached positions if any."""
-        start = caches[0].length if caches else 0
-        x = self.tokens(tgt) + self.positions[start : start + tgt.shape[1]]
+        """Hidden states (B, T, dec_dim) of `tgt`, whose first token stands at `position` (with
+        caches: the positions before it are cached; a tensor position: one token, fixed shapes)."""
+        if isinstance(position, int):
+            rows = self.positions[position : position + tgt.shape[1]]
+        else:
+            rows = self.positions.index_select(0, position)
+        x = self.tokens(tgt) + rows
         if self.post:
             x = self.norm(x)
         for i, layer in enumerate(self.layers):
-            x = layer(x, memory_kv[i], memory_mask, caches[i] if caches else None)
+            x = layer(x, memory_kv[i], memory_mask, caches[i] if caches else None, position)
         return x if self.post else self.norm(x)
-
-
-class _Decoding:
-    """One batch being decoded: its encoded source, repeated per beam, and the caches if used."""
-
-    def __init__(self, model: Seq2Seq, src: Tensor, copies: int, max_len: int, use_cache: bool) -> None:
-        self.decoder = model.decoder
-        mask = source_mask(src)
-        memory = model.encoder(src, mask)
-        if copies > 1:
-            memory = memory.repeat_interleave(copies, dim=0)
-            mask = None if mask is None else mask.repeat_interleave(copies, dim=0)
-        self.memory, self.mask = memory, mask
-        if use_cache:
-            self.memory_kv = self.decoder.memory_keys_values(memory)
-            self.caches: list[KVCache] | None = [KVCache(max_len) for _ in self.decoder.layers]
-        else:
-            self.caches = None
-
-    def next_log_probs(self, tokens: Tensor) -> Tensor:
-        """(N, t) tokens so far -> float32 (N, tgt_vocab) log-probabilities of the next token.
-
-        PAD and BOS are never predicted (-inf): PAD marks finished rows and BOS only starts.
-        """
-        if self.caches is not None:
-            hidden = self.decoder(tokens[:, -1:], self.memory_kv, self.mask, self.caches)
-        else:
-            hidden = self.decoder(tokens, self.decoder.memory_keys_values(self.memory), self.mask)
-        log_probs = self.decoder.head(hidden[:, -1]).float().log_softmax(dim=-1)
-        log_probs[:, PAD] = float("-inf")
-        log_probs[:, BOS] = float("-inf")
-        return log_probs
-
-    def reorder(self, rows: Tensor) -> None:
-        for cache in self.caches or ():
-            cache.reorder(rows)
 
 
 class Seq2Seq(nn.Module):
@@ -367,7 +366,8 @@ class Seq2Seq(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())  # the tied matrix counts once
 
-    def _check_lengths(self, src: Tensor, tgt_len: int) -> None:
+    def check_lengths(self, src: Tensor, tgt_len: int) -> None:
+        """Refuse a source or target this model has no positions for."""
         if src.dim() != 2 or src.shape[1] < 1:
             raise ValueError(
                 f"src must be a (batch, length) tensor of token ids, got shape {tuple(src.shape)}"
@@ -377,111 +377,20 @@ class Seq2Seq(nn.Module):
         if not 1 <= tgt_len <= self.cfg.max_tgt_len:
             raise ValueError(f"target length {tgt_len} must be in 1..max_tgt_len={self.cfg.max_tgt_len}")
 
-    def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
-        """Logits (B, T, tgt_vocab) for the token after each position of `tgt_in` (B, T)."""
-        self._check_lengths(src, tgt_in.shape[1])
-        mask = source_mask(src)
+    def forward(self, src: Tensor, tgt_in: Tensor, src_may_pad: bool = True) -> Tensor:
+        """Logits (B, T, tgt_vocab) for the token after each position of `tgt_in` (B, T).
+
+        `src_may_pad=False` promises that `src` holds no PAD (see `source_mask`)."""
+        self.check_lengths(src, tgt_in.shape[1])
+        mask = source_mask(src, src_may_pad)
         memory = self.encoder(src, mask)
         hidden = self.decoder(tgt_in, self.decoder.memory_keys_values(memory), mask)
         return self.decoder.head(hidden)
 
-    def loss(self, src: Tensor, tgt: Tensor) -> Tensor:
+    def loss(self, src: Tensor, tgt: Tensor, src_may_pad: bool = True) -> Tensor:
         """Mean cross-entropy of predicting tgt[:, 1:] from tgt[:, :-1]; PAD targets are ignored."""
-        logits = self.forward(src, tgt[:, :-1])
+        logits = self.forward(src, tgt[:, :-1], src_may_pad)
         return F.cross_entropy(logits.flatten(0, 1).float(), tgt[:, 1:].flatten(), ignore_index=PAD)
-
-    def token_log_probs(self, src: Tensor, tgt: Tensor) -> Tensor:
-        """(B, T - 1) log-probability of each token of `<bos> ... <eos> PAD...` after the <bos>; 0 at PAD."""
-        log_probs = self.forward(src, tgt[:, :-1]).float().log_softmax(dim=-1)
-        next_tokens = tgt[:, 1:]
-        per_token = log_probs.gather(-1, next_tokens.unsqueeze(-1)).squeeze(-1)
-        return per_token.masked_fill(next_tokens.eq(PAD), 0.0)
-
-    def log_prob(self, src: Tensor, tgt: Tensor) -> Tensor:
-        """(B,) log-probability the model gives each full target `<bos> ... <eos> PAD...`."""
-        return self.token_log_probs(src, tgt).sum(dim=1)
-
-    @torch.no_grad()
-    def generate(self, src: Tensor, max_len: int, beam_size: int = 1, use_cache: bool = True) -> Tensor:
-        """Decode `src` (B, S): LongTensor (B, L <= max_len) starting with BOS, PAD after EOS.
-
-        Greedy when beam_size is 1, else beam search. Stops as soon as every row has its EOS; a row
-        that reaches max_len tokens without one ends without it. The cache changes the speed only.
-        Dropout stays as the module mode says: call .eval() first if the model has any.
-        """
-        self._check_decoding(src, max_len, beam_size)
-        decoding = _Decoding(self, src, beam_size, max_len, use_cache)
-        if beam_size == 1:
-            return self._greedy(decoding, src.shape[0], max_len)
-        return self._beam_search(decoding, src.shape[0], beam_size, max_len)
-
-    @torch.no_grad()
-    def beam_search(self, src: Tensor, max_len: int, beam_size: int, use_cache: bool = True) -> Tensor:
-        """Beam search, even for beam_size 1 (where it agrees with greedy decoding)."""
-        self._check_decoding(src, max_len, beam_size)
-        decoding = _Decoding(self, src, beam_size, max_len, use_cache)
-        return self._beam_search(decoding, src.shape[0], beam_size, max_len)
-
-    def _check_decoding(self, src: Tensor, max_len: int, beam_size: int) -> None:
-        self._check_lengths(src, max_len)
-        if max_len < 2:
-            raise ValueError(f"max_len={max_len} must be at least 2 (<bos> and one token)")
-        if beam_size < 1:
-            raise ValueError(f"beam_size={beam_size} must be a positive integer")
-
-    @staticmethod
-    def _greedy(decoding: _Decoding, batch: int, max_len: int) -> Tensor:
-        device = decoding.memory.device
-        tokens = torch.full((batch, max_len), PAD, dtype=torch.long, device=device)
-        tokens[:, 0] = BOS
-        finished = torch.zeros(batch, dtype=torch.bool, device=device)
-        length = 1
-        while length < max_len:
-            next_token = decoding.next_log_probs(tokens[:, :length]).argmax(dim=-1)
-            tokens[:, length] = next_token.masked_fill(finished, PAD)
-            finished |= next_token.eq(EOS)
-            length += 1
-            if bool(finished.all()):
-                break
-        return tokens[:, :length]
-
-    @staticmethod
-    def _beam_search(decoding: _Decoding, batch: int, beams: int, max_len: int) -> Tensor:
-        """Keep the `beams` most probable prefixes per row; finished ones stay in the beam.
-
-        A hypothesis is scored by the plain sum of its token log-probabilities. That sum can only
-        fall as a sequence grows, so once a row's best hypothesis has ended with EOS nothing can
-        overtake it and the search stops, exactly. Length normalisation would lose that guarantee
-        and buys little here: every answer of a problem has the same length.
-        """
-        device = decoding.memory.device
-        rows = batch * beams
-        tokens = torch.full((rows, max_len), PAD, dtype=torch.long, device=device)
-        tokens[:, 0] = BOS
-        # All beams of a row start as the same <bos>: only the first may expand at the first step.
-        scores = torch.full((batch, beams), float("-inf"), device=device)
-        scores[:, 0] = 0.0
-        finished = torch.zeros(rows, dtype=torch.bool, device=device)
-        first_row_of = torch.arange(batch, device=device).unsqueeze(1) * beams
-        length = 1
-        while length < max_len:
-            log_probs = decoding.next_log_probs(tokens[:, :length])
-            # A finished hypothesis continues with PAD only, at no cost, so it keeps one slot.
-            log_probs[finished] = float("-inf")
-            log_probs[finished, PAD] = 0.0
-            vocab = log_probs.shape[1]
-            candidates = (scores.view(rows, 1) + log_probs).view(batch, beams * vocab)
-            scores, choice = candidates.topk(beams, dim=1)  # sorted: beam 0 is the best
-            parents = (first_row_of + choice // vocab).view(rows)
-            next_token = (choice % vocab).view(rows)
-            tokens = tokens[parents]
-            tokens[:, length] = next_token
-            finished = finished[parents] | next_token.eq(EOS)
-            decoding.reorder(parents)
-            length += 1
-            if bool(finished.view(batch, beams)[:, 0].all()):
-                break
-        return tokens.view(batch, beams, max_len)[:, 0, :length]
 
     def flops_per_example(self, src_len: int, tgt_len: int) -> float:
         """Training FLOPs for one example whose `loss` tensors have these lengths.

@@ -7,8 +7,9 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from mathformer.core.config import RunConfig
 from mathformer.core.encoding import Vocabulary
 from mathformer.core.problems import Problem
 from mathformer.formats.datasets import Dataset
@@ -79,6 +80,20 @@ class TrainingStream(IterableDataset):
             self.pool = problem.sample(size, np.random.default_rng([seed, POOL_STREAM, size]))
             self.pool_rows = round(share * batch_size)
 
+    @classmethod
+    def of_run(cls, cfg: RunConfig, start_batch: int = 0, fixed: Dataset | None = None) -> TrainingStream:
+        """The stream a run trains on, from batch `start_batch` (`fixed`: its --train-data set)."""
+        return cls(
+            cfg.problem(),
+            cfg.vocabulary(),
+            cfg.batch_size,
+            cfg.seed,
+            start_batch=start_batch,
+            fixed=fixed,
+            sizes=cfg.training_sizes(),
+            repeated=cfg.repeated(),
+        )
+
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(src (B, Ls), tgt (B, Lt)) int64 token ids of batch number `index`."""
         return self.batches([index])[0]
@@ -122,3 +137,16 @@ class TrainingStream(IterableDataset):
         while True:
             yield from self.batches(range(first, first + stride * BATCHES_PER_CALL, stride))
             first += stride * BATCHES_PER_CALL
+
+
+def batch_iterator(
+    stream: TrainingStream, workers: int, pin_memory: bool
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The stream's batches, made in this process (`workers` 0) or by that many DataLoader
+    processes, in page-locked memory if `pin_memory` (a GPU then copies them without waiting)."""
+    if workers == 0:
+        return iter(stream)
+    loader = DataLoader(
+        stream, batch_size=None, num_workers=workers, pin_memory=pin_memory, prefetch_factor=4
+    )
+    return iter(loader)

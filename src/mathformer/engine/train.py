@@ -18,8 +18,9 @@ never stopped. A lock file keeps a second training out of a run directory.
 
 The pieces: `mathformer.engine.checkpoints` owns ckpt/state.pt (what it holds, when it may be resumed),
 `mathformer.engine.validation` the sets scored each epoch, `mathformer.engine.model_files` model.pt and weak.pt,
-`mathformer.formats.train_log` train_log.csv, `mathformer.engine.progress` what is printed; `_Trainer` here is the
-loop that ties them together (a step, an epoch's end, the stop rule, the weak snapshot).
+`mathformer.formats.train_log` train_log.csv, `mathformer.engine.progress` what is printed,
+`mathformer.engine.step` the step itself; `_Trainer` here is the loop that ties them together
+(the steps, an epoch's end, the stop rule, the weak snapshot).
 """
 
 from __future__ import annotations
@@ -36,17 +37,30 @@ from pathlib import Path
 
 import torch
 import yaml
-from torch.utils.data import DataLoader
 
 from mathformer.core.config import RunConfig
-from mathformer.engine.checkpoints import TrainState, open_checkpoint, restore, save_checkpoint
-from mathformer.engine.devices import autocast, claimed_device, resolve_device, resolve_precision
+from mathformer.engine.checkpoints import (
+    TrainState,
+    WeakSnapshot,
+    open_checkpoint,
+    restore,
+    save_checkpoint,
+)
+from mathformer.engine.devices import (
+    claimed_device,
+    default_decode_batch_size,
+    default_workers,
+    resolve_device,
+    resolve_precision,
+)
 from mathformer.engine.model import ModelConfig, Seq2Seq
 from mathformer.engine.model_files import cpu_copy, initialise_from, model_file_contents
 from mathformer.engine.model_files import save as save_torch
 from mathformer.engine.progress import TrainingProgress
 from mathformer.engine.provenance import versions
-from mathformer.engine.stream import TrainingStream
+from mathformer.engine.step import PendingLosses, TrainStep
+from mathformer.engine.step import TrainingError as TrainingError  # raised by train(), imported from here
+from mathformer.engine.stream import TrainingStream, batch_iterator
 from mathformer.engine.validation import EvalSet, load_eval_sets, score_eval_sets
 from mathformer.formats import run_folder
 from mathformer.formats.atomic import atomic_path
@@ -62,10 +76,6 @@ LOSS_READ_STEPS = 50
 # silently as a model at 0 %.
 DIVERGED_LOSS_RATIO = 2.0
 INTERRUPT_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (a non-finite loss); the message says what to do."""
 
 
 class TrainingInterrupted(Exception):
@@ -94,14 +104,6 @@ def learning_rate(cfg: RunConfig, step: int, total_steps: int) -> float:
     return cfg.lr_min + (cfg.lr - cfg.lr_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-    """Fused Adam (one kernel for all tensors: ~4x faster on CPU than per-tensor) where it exists."""
-    try:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=lr)
-
-
 @contextlib.contextmanager
 def _interrupt_flag() -> Iterator[list[str]]:
     """Collect SIGTERM/SIGUSR1 (SLURM's warnings before a kill or requeue) into a list.
@@ -124,6 +126,17 @@ def _interrupt_flag() -> Iterator[list[str]]:
             signal.signal(signum, handler)
 
 
+def stop_reason(cfg: RunConfig, state: TrainState, total_steps: int, accuracy5: float) -> str | None:
+    """Why training stops after the epoch just scored (validation accuracy `accuracy5` at 5 %), or None."""
+    if state.step >= total_steps:
+        return "max_examples"
+    if cfg.target_accuracy is not None and accuracy5 >= cfg.target_accuracy:
+        return "target_accuracy"
+    if cfg.patience is not None and state.evals_since_best >= cfg.patience:
+        return "patience"
+    return None
+
+
 class _Trainer:
     """One training session: builds everything, resumes if a checkpoint exists, runs the loop."""
 
@@ -133,8 +146,8 @@ class _Trainer:
         run_dir: Path,
         eval_sets: list[EvalSet],
         device: torch.device,
-        workers: int,
-        eval_batch_size: int,
+        workers: int | None,
+        eval_batch_size: int | None,
         fixed_train: Dataset | None,
     ) -> None:
         self.cfg = cfg
@@ -143,10 +156,11 @@ class _Trainer:
         self.eval_sets = eval_sets
         self.device = device
         self.precision = resolve_precision(cfg.precision, device)
-        self.workers = workers
-        self.eval_batch_size = eval_batch_size
+        self.workers = default_workers(device) if workers is None else workers
+        self.eval_batch_size = (
+            default_decode_batch_size(device) if eval_batch_size is None else eval_batch_size
+        )
         self.fixed_train = fixed_train
-        self.problem = cfg.problem()
         self.vocab = cfg.vocabulary()
         self.total_steps = math.ceil(cfg.max_examples / cfg.batch_size)
         self.steps_per_epoch = math.ceil(cfg.epoch_size / cfg.batch_size)
@@ -156,17 +170,13 @@ class _Trainer:
         if cfg.init_from is not None:
             initialise_from(model, cfg.init_from)
         self.model = model.to(device)
-        self.optimizer = _adam(self.model, cfg.lr)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
-        self.loss_fn = torch.compile(self.model.loss) if cfg.compile else self.model.loss
+        self.step = TrainStep(self.model, cfg, device, self.precision)
         self.state = TrainState()
-        self.pending_losses: list[torch.Tensor] = []
+        self.pending_losses = PendingLosses()
         self.session_start = time.monotonic()
         self.last_checkpoint = self.session_start
         self.checkpoint_step: int | None = None  # step of the state in ckpt_path
         self.last_lr = learning_rate(cfg, 0, self.total_steps)
-
-    # ---- checkpoints -------------------------------------------------------------------------
 
     def resume(self) -> str | None:
         """Continue from ckpt/state.pt when it holds an unfinished state of this config.
@@ -176,7 +186,8 @@ class _Trainer:
         """
         opened = open_checkpoint(self.ckpt_path, self.cfg)
         if opened.saved is not None:
-            self.state = restore(opened.saved, self.ckpt_path, self.model, self.optimizer, self.scaler)
+            step = self.step
+            self.state = restore(opened.saved, self.ckpt_path, self.model, step.optimizer, step.scaler)
             self.last_lr = learning_rate(self.cfg, max(self.state.step - 1, 0), self.total_steps)
             self.checkpoint_step = self.state.step
         return opened.line
@@ -185,75 +196,31 @@ class _Trainer:
         self._read_losses()  # never save the state of a run whose loss has gone non-finite
         self.state.wall_seconds = self.wall_seconds()
         self.session_start = time.monotonic()
-        save_checkpoint(self.ckpt_path, self.cfg, self.model, self.optimizer, self.scaler, self.state)
+        step = self.step
+        save_checkpoint(self.ckpt_path, self.cfg, self.model, step.optimizer, step.scaler, self.state)
         self.last_checkpoint = time.monotonic()
         self.checkpoint_step = self.state.step
-
-    def _last_good_checkpoint(self) -> str:
-        if self.checkpoint_step is None:
-            return "none saved (a rerun starts from step 0)"
-        return f"{self.ckpt_path} (step {self.checkpoint_step})"
-
-    # ---- the loop ----------------------------------------------------------------------------
 
     def wall_seconds(self) -> float:
         return self.state.wall_seconds + time.monotonic() - self.session_start
 
     def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        stream = TrainingStream(
-            self.problem,
-            self.vocab,
-            self.cfg.batch_size,
-            self.cfg.seed,
-            start_batch=self.state.step,
-            fixed=self.fixed_train,
-            sizes=self.cfg.training_sizes(),
-            repeated=self.cfg.repeated(),
-        )
-        if self.workers == 0:  # on a 2-core CPU a worker only competes with the compute threads
-            return iter(stream)
-        loader = DataLoader(
-            stream,
-            batch_size=None,
-            num_workers=self.workers,
-            pin_memory=self.device.type == "cuda",
-            prefetch_factor=4,
-        )
-        return iter(loader)
+        stream = TrainingStream.of_run(self.cfg, start_batch=self.state.step, fixed=self.fixed_train)
+        return batch_iterator(stream, self.workers, pin_memory=self.device.type == "cuda")
 
     def train_step(self, src: torch.Tensor, tgt: torch.Tensor) -> None:
-        src = src.to(self.device, non_blocking=True)
-        tgt = tgt.to(self.device, non_blocking=True)
         self.last_lr = learning_rate(self.cfg, self.state.step, self.total_steps)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.last_lr
-        with autocast(self.precision, self.device):
-            loss = self.loss_fn(src, tgt)
-        self.scaler.scale(loss).backward()
-        if self.cfg.clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.pending_losses.append(loss.detach())
+        self.pending_losses.append(self.step(src, tgt, self.last_lr))
         self.state.step += 1
 
     def _read_losses(self) -> float | None:
-        """Fold the losses kept on the device into the epoch sum; stop at the first non-finite one."""
-        if not self.pending_losses:
+        """Fold the losses kept on the device into the epoch sum (their mean; None if none)."""
+        saved = "none saved (a rerun starts from step 0)"
+        if self.checkpoint_step is not None:
+            saved = f"{self.ckpt_path} (step {self.checkpoint_step})"
+        values = self.pending_losses.read(self.state.step, saved)
+        if not values:
             return None
-        losses = torch.stack(self.pending_losses).float().cpu()
-        first_step = self.state.step - len(losses) + 1
-        self.pending_losses.clear()
-        bad = (~torch.isfinite(losses)).nonzero()
-        if len(bad):
-            index = int(bad[0, 0])
-            raise TrainingError(
-                f"loss became {float(losses[index])} at step {first_step + index}; "
-                f"last good checkpoint: {self._last_good_checkpoint()}; lower lr or change the config"
-            )
-        values = losses.tolist()
         for value in values:  # one by one, so the sum is the same however checkpoints split the epoch
             self.state.epoch_loss_sum += value
         self.state.epoch_loss_steps += len(values)
@@ -261,21 +228,22 @@ class _Trainer:
 
     def evaluate(self) -> dict[str, float]:
         self.model.eval()
-        scores = score_eval_sets(self.model, self.vocab, self.eval_sets, self.eval_batch_size, self.precision)
+        scores = score_eval_sets(
+            self.model, self.vocab, self.eval_sets, self.eval_batch_size, self.precision, self.cfg.cuda_graphs
+        )
         self.model.train()
         return scores
 
     def end_epoch(self, progress: TrainingProgress) -> None:
         self._read_losses()
         state = self.state
-        scores = self.evaluate()
         row = {
             "epoch": len(state.log_rows) + 1,
             "examples": state.step * self.cfg.batch_size,
             "wall_seconds": round(self.wall_seconds(), 3),
             "lr": self.last_lr,
             "loss": state.epoch_loss_sum / max(state.epoch_loss_steps, 1),
-            **scores,
+            **self.evaluate(),
         }
         state.log_rows.append(row)
         state.epoch_loss_sum, state.epoch_loss_steps = 0.0, 0
@@ -286,7 +254,7 @@ class _Trainer:
             state.best_accuracy, state.evals_since_best = accuracy5, 0
         else:
             state.evals_since_best += 1
-        state.stop_reason = self._stop_reason(accuracy5)
+        state.stop_reason = stop_reason(self.cfg, state, self.total_steps, accuracy5)
         progress.line(
             f"epoch {row['epoch']}  examples {row['examples']}  loss {row['loss']:.4f}  "
             + "  ".join(f"{key} {value:.4f}" for key, value in row.items() if "_acc_" in key)
@@ -297,24 +265,9 @@ class _Trainer:
         if self.cfg.weak_accuracy is None:
             return
         distance = abs(accuracy5 - self.cfg.weak_accuracy)
-        if self.state.weak is None or distance < self.state.weak["distance"]:
-            self.state.weak = {
-                "distance": distance,
-                "epoch": row["epoch"],
-                "examples": row["examples"],
-                "valid_accuracy": accuracy5,
-                "state_dict": cpu_copy(self.model.state_dict()),
-            }
-
-    def _stop_reason(self, accuracy5: float) -> str | None:
-        cfg = self.cfg
-        if self.state.step >= self.total_steps:
-            return "max_examples"
-        if cfg.target_accuracy is not None and accuracy5 >= cfg.target_accuracy:
-            return "target_accuracy"
-        if cfg.patience is not None and self.state.evals_since_best >= cfg.patience:
-            return "patience"
-        return None
+        if self.state.weak is None or distance < self.state.weak.distance:
+            weights = cpu_copy(self.model.state_dict())
+            self.state.weak = WeakSnapshot(distance, row["epoch"], row["examples"], accuracy5, weights)
 
     def write_log(self) -> None:
         # The sets scored may change when a run resumes: the log keeps the current sets' columns,
@@ -357,10 +310,10 @@ class _Trainer:
         weak = self.state.weak
         if weak is not None:
             contents = model_file_contents(
-                self.model, self.cfg, self.vocab, epoch=weak["epoch"], examples=weak["examples"]
+                self.model, self.cfg, self.vocab, epoch=weak.epoch, examples=weak.examples
             )
-            contents["state_dict"] = weak["state_dict"]
-            contents["valid_accuracy"] = weak["valid_accuracy"]
+            contents["state_dict"] = weak.state_dict
+            contents["valid_accuracy"] = weak.valid_accuracy
             save_torch(contents, self.run_dir / run_folder.WEAK)
         model_path = self.run_dir / run_folder.MODEL
         save_torch(
@@ -399,14 +352,16 @@ def train(
     device: str = "auto",
     threads: int | None = None,
     *,
-    workers: int = 0,
-    eval_batch_size: int = 256,
+    workers: int | None = None,
+    eval_batch_size: int | None = None,
     train_data: str | Path | None = None,
 ) -> Path:
     """Train (or resume) the run in `run_dir`; returns the path of model.pt.
 
     `tests` maps names (the OOD spectra) to test set files evaluated beside `valid` each epoch.
-    `workers` DataLoader processes generate batches (0: in this process, best on a small CPU).
+    `workers` DataLoader processes generate batches (0: in this process, best on a small CPU;
+    None: devices.default_workers). `eval_batch_size`: matrices decoded together at each
+    evaluation (None: devices.default_decode_batch_size).
     `train_data`: draw training batches from this fixed set instead of fresh problems.
     Raises ValueError for bad input (including a corrupt checkpoint, or another training holding
     the run directory), TrainingError for a non-finite loss and TrainingInterrupted after
@@ -416,7 +371,7 @@ def train(
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
-    if workers < 0 or eval_batch_size < 1:
+    if (workers is not None and workers < 0) or (eval_batch_size is not None and eval_batch_size < 1):
         raise ValueError(
             f"workers must be >= 0 and eval_batch_size >= 1, got {workers} and {eval_batch_size}"
         )

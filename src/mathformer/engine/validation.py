@@ -48,9 +48,15 @@ def load_eval_sets(cfg: RunConfig, valid: str | Path, tests: Mapping[str, str | 
 
 
 def score_eval_sets(
-    model: Seq2Seq, vocab: Vocabulary, eval_sets: list[EvalSet], batch_size: int, precision: str
+    model: Seq2Seq,
+    vocab: Vocabulary,
+    eval_sets: list[EvalSet],
+    batch_size: int,
+    precision: str,
+    cuda_graph: bool = False,
 ) -> dict[str, float]:
-    """Greedy-decode every set: {train_log column name: accuracy}. The caller sets eval/train mode."""
+    """Greedy-decode every set: {train_log column name: accuracy}. The caller sets eval/train mode.
+    `cuda_graph`: the run's cuda_graphs (see search.generate)."""
     scores: dict[str, float] = {}
     for eval_set in eval_sets:
         data = eval_set.data
@@ -63,6 +69,7 @@ def score_eval_sets(
             batch_size,
             progress=False,
             precision=precision,
+            cuda_graph=cuda_graph,
         )
         # Scored against the matrix the model read, as the paper scores it.
         errors = task_error(data.problem.task, eval_set.read_inputs, values, decoded, data.targets)
