@@ -37,7 +37,7 @@ quick: $(STAMP)
 # (README, Install): `make setup`'s .venv holds the CPU wheel. Without a GPU it stops at once.
 gpu:
 	python -c "import sys, torch; torch.cuda.is_available() or sys.exit('make gpu: torch sees no CUDA GPU (torch ' + torch.__version__ + '); install the CUDA build (README, Install)')"
-	snakemake --cores all --configfile config/gpu.yaml --workflow-profile profiles/gpu
+	snakemake --cores all --configfile config/gpu.yaml --workflow-profile profiles/default
 
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/bench_data.py

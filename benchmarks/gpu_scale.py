@@ -6,7 +6,7 @@ experiment goes in three steps:
 
   plan      here, with Snakemake: the jobs of the selected runs, exactly as the rules would run
             them (`snakemake -n -p` over config/gpu.yaml restricted to those runs, with
-            profiles/gpu), in an order that respects their inputs, as JSON.
+            profiles/default), in an order that respects their inputs, as JSON.
   run       on the GPU machine: runs the plan's commands (generate, train, evaluate, analyse) and
             writes to OUT as it goes: its log, a summary (GPU, timings, accuracies) and the
             results as a tar.gz in parts of at most 15 MiB -- models/ less the weights, eval/ with

@@ -23,11 +23,9 @@ rule evaluate:
     resources:
         gpu=1,
         device="auto",  # a resource, not a param: see rule train
-        eval_batch=256,  # matrices decoded together (profiles/gpu raises it)
     params:
         beam=PLAN.beam_size,
     shell:
         "mathformer evaluate --model {input.model:q} --data {input.data:q}"
         " -o {output.predictions:q} --summary {output.summary:q}"
-        " --beam {params.beam} --batch-size {resources.eval_batch} --device {resources.device}"
-        " --threads {threads} > {log:q} 2>&1"
+        " --beam {params.beam} --device {resources.device} --threads {threads} > {log:q} 2>&1"

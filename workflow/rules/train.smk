@@ -19,13 +19,11 @@ rule train:
     threads: 8
     # Operational settings are resources, which Snakemake does not watch: as params, a switch of
     # profile (device) or of checkpoint interval would retrain every model. profiles/cpu sets
-    # device=cpu with gpu=0; "auto" is CUDA when present. eval_batch: matrices decoded together
-    # at each validation (profiles/gpu raises it: a GPU decodes large batches far faster).
+    # device=cpu with gpu=0; "auto" is CUDA when present.
     resources:
         gpu=1,
         device="auto",
         checkpoint_minutes=get_checkpoint_minutes,
-        eval_batch=256,
     params:
         run_dir=get_run_dir,
         options=get_train_options,
@@ -33,7 +31,7 @@ rule train:
     shell:
         "mathformer train {params.run_dir:q} {params.options} --valid {input.valid:q} {params.monitor}"
         " --checkpoint-minutes {resources.checkpoint_minutes} --device {resources.device}"
-        " --eval-batch-size {resources.eval_batch} --threads {threads} > {log:q} 2>&1"
+        " --threads {threads} > {log:q} 2>&1"
 
 
 # Runs with `weak_accuracy` also keep weak.pt, the earlier, weaker snapshot the paper analyses.
