@@ -19,6 +19,7 @@ import torch
 
 from mathformer import cli
 from mathformer.core.problems import Problem
+from mathformer.engine import decoding
 from mathformer.engine.model import Seq2Seq
 
 TINY = [
@@ -159,7 +160,7 @@ def _allocate_too_much(*args, **kwargs):
     [
         ("generate", (Problem, "sample"), lambda *args: np.empty(TOO_MANY)),  # numpy's MemoryError
         ("train", (Seq2Seq, "loss"), _allocate_too_much),
-        ("evaluate", (Seq2Seq, "generate"), _allocate_too_much),
+        ("evaluate", (decoding, "generate"), _allocate_too_much),
     ],
 )
 def test_running_out_of_memory_is_one_line(tmp_path, capsys, monkeypatch, made, verb, target, failure):
