@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from cli_helpers import assert_one_error_line, small_set_command
 from mathformer import cli
 from mathformer.engine import train as train_module
 from mathformer.formats.datasets import load_dataset
@@ -35,31 +36,8 @@ def _run(capsys, *argv: str) -> tuple[int, list[str]]:
     return status, capsys.readouterr().err.splitlines()
 
 
-def _assert_one_line_error(status: int, lines: list[str], expected_status: int, fragment: str) -> None:
-    """The reason is the last line, the only error line; progress lines may come before it."""
-    assert status == expected_status
-    errors = [line for line in lines if "error: " in line]
-    assert errors == lines[-1:], lines
-    assert lines[-1].startswith("mathformer") and fragment in lines[-1]
-    assert not any("Traceback" in line for line in lines)
-
-
 def _generate(capsys, path) -> tuple[int, list[str]]:
-    """16 2x2 eigenvalue problems of seed 3 into `path`."""
-    return _run(
-        capsys,
-        "generate",
-        "--task",
-        "eigenvalues",
-        "--n",
-        "2",
-        "--size",
-        "16",
-        "--seed",
-        "3",
-        "-o",
-        str(path),
-    )
+    return _run(capsys, *small_set_command(path))
 
 
 @pytest.fixture
@@ -235,17 +213,19 @@ def test_interrupted_training_exits_with_its_own_status(tmp_path, capsys, valid,
 def test_bad_input_ends_in_one_line(tmp_path, capsys, monkeypatch, valid, argv, status, fragment):
     monkeypatch.chdir(tmp_path)
     argv = [str(valid) if arg == "VALID" else arg for arg in argv]
-    _assert_one_line_error(*_run(capsys, *argv), status, fragment)
+    assert_one_error_line(*_run(capsys, *argv), expected_status=status, fragment=fragment)
 
 
 def test_bad_config_file_ends_in_one_line(tmp_path, capsys, valid):
     config = tmp_path / "run.yaml"
     config.write_text("task: eigenvalues\nlayers: 3\n")
     status, lines = _run(capsys, "train", str(tmp_path / "r"), "--valid", str(valid), "--config", str(config))
-    _assert_one_line_error(status, lines, 1, "unknown config key 'layers'; allowed keys: task, n,")
+    assert_one_error_line(
+        status, lines, expected_status=1, fragment="unknown config key 'layers'; allowed keys: task, n,"
+    )
     config.write_text("- just\n- a list\n")
     status, lines = _run(capsys, "train", str(tmp_path / "r"), "--valid", str(valid), "--config", str(config))
-    _assert_one_line_error(status, lines, 1, "must hold a mapping")
+    assert_one_error_line(status, lines, expected_status=1, fragment="must hold a mapping")
 
 
 def test_console_script_reports_without_a_traceback(tmp_path):
@@ -457,7 +437,7 @@ def test_crafted_input_ends_in_one_line(tmp_path, capsys, monkeypatch, valid, ca
         ]
     else:
         argv = ["analyse", "training", "--model", f"../../x={tmp_path / 'models'}", "--out", "o"]
-    _assert_one_line_error(*_run(capsys, *argv), 1, fragment)
+    assert_one_error_line(*_run(capsys, *argv), expected_status=1, fragment=fragment)
     assert not (tmp_path / "o").exists() and not (tmp_path / "x.npz").exists()
 
 
@@ -475,8 +455,10 @@ def test_a_set_with_a_nan_target_is_refused_by_the_verbs_that_read_it(tmp_path, 
     else:
         argv = ["evaluate", "--model", str(_tiny_model(tmp_path, valid, capsys)), "--data", str(bad),
                 "-o", str(tmp_path / "p.parquet"), "--summary", str(tmp_path / "s.json")]  # fmt: skip
-    _assert_one_line_error(
-        *_run(capsys, *argv), 1, f"{bad}: targets hold NaN or infinite values (first in problem 2)"
+    assert_one_error_line(
+        *_run(capsys, *argv),
+        expected_status=1,
+        fragment=f"{bad}: targets hold NaN or infinite values (first in problem 2)",
     )
     assert not (tmp_path / "p.parquet").exists() and not (tmp_path / "r" / "model.pt").exists()
 

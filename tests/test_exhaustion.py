@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 
+from cli_helpers import assert_one_error_line, small_set_command
 from mathformer import cli
 from mathformer.core.problems import Problem
 from mathformer.engine import decoding
@@ -37,20 +38,7 @@ def made(tmp_path_factory) -> dict[str, Path]:
     """A 16-matrix set and a tiny model trained on it."""
     root = tmp_path_factory.mktemp("made")
     valid, run = root / "valid.npz", root / "run"
-    generate = [
-        "generate",
-        "--task",
-        "eigenvalues",
-        "--n",
-        "2",
-        "--size",
-        "16",
-        "--seed",
-        "3",
-        "-o",
-        str(valid),
-    ]
-    assert cli.main(generate) == 0
+    assert cli.main(small_set_command(valid)) == 0
     assert cli.main(["train", str(run), "--valid", str(valid), *TINY]) == 0
     return {"valid": valid, "model": run / "model.pt"}
 
@@ -61,14 +49,6 @@ def mathformer(*argv: str | Path, cwd: Path) -> tuple[int, list[str]]:
         [sys.executable, "-m", "mathformer.cli", *map(str, argv)], cwd=cwd, capture_output=True, text=True
     )
     return done.returncode, done.stderr.strip().splitlines()
-
-
-def assert_one_error_line(status: int, lines: list[str], fragment: str) -> None:
-    """Status 1 and the reason as the only error line, last (progress lines may come before it)."""
-    assert status == 1
-    assert [line for line in lines if "error" in line.lower()] == lines[-1:], lines
-    assert lines[-1].startswith("mathformer: error: ") and fragment in lines[-1], lines[-1]
-    assert ".tmp" not in lines[-1]  # the file the user asked for, never its temporary
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_helpers import legend_texts, row
 
 import synthetic_results as synthetic
+from analysis_helpers import legend_texts, row
 from mathformer.analysis.ood import (
     accuracy_intervals,
     accuracy_matrix,

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_helpers import assert_legends_cover_no_axes, data_axes, drawn, legend_texts, overlaps, row
 
 import synthetic_results as synthetic
+from analysis_helpers import assert_legends_cover_no_axes, data_axes, drawn, legend_texts, overlaps, row
 from mathformer.analysis.catalogue import ANALYSIS_TASKS
 from mathformer.analysis.claims import paper_values
 from mathformer.analysis.predictability import (

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_helpers import assert_legends_cover_no_axes, drawn, legend_texts, row
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import synthetic_results as synthetic
+from analysis_helpers import assert_legends_cover_no_axes, drawn, legend_texts, row
 from mathformer.analysis.predictability import inverse_distance_table
 from mathformer.analysis.predictors import (
     FEATURE_NAMES,

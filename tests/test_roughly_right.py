@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from analysis_helpers import assert_legends_cover_no_axes, drawn, legend_texts, row
 
 import synthetic_results as synthetic
+from analysis_helpers import assert_legends_cover_no_axes, drawn, legend_texts, row
 from mathformer.analysis.claims import paper_values
 from mathformer.analysis.failures import WEAK_NOTE, run_title, unique_titles
 from mathformer.analysis.output_set import OutputSet
