@@ -210,14 +210,17 @@ def test_learning_curves_of_several_seeds_are_a_mean_with_a_band(tmp_path):
 
 
 def _study(tmp_path) -> tuple[dict, dict]:
-    """The inputs of a small, sound study: two training runs, each with its log and two summaries."""
-    accuracy = {
-        (train, test): 0.8 for train in ("eigval_semicircle", "eigval_laplace") for test in SPECTRA[:2]
-    }
+    """The inputs of a small, sound study: three training runs, each with its log and two summaries."""
+    runs = ("eigval_semicircle", "eigval_uniform", "eigval_laplace")
+    accuracy = {(train, test): 0.8 for train in runs for test in SPECTRA[:2]}
     summaries = synthetic.ood_summaries(tmp_path, accuracy)
+    # As training writes them: the semicircle run's validation set is its semicircle curve, so its
+    # log has no second semicircle column (Plan.monitored_sets).
     logs = {
-        train: synthetic.train_log(tmp_path / f"{train}.csv", [0.2, 0.6, 0.9])
-        for train in ("eigval_semicircle", "eigval_laplace")
+        train: synthetic.train_log(
+            tmp_path / f"{train}.csv", [0.2, 0.6, 0.9], tests=() if train == "eigval_semicircle" else ("semicircle",)
+        )
+        for train in runs
     }
     return summaries, logs
 
@@ -339,7 +342,7 @@ def test_analyse_ood_refuses_a_log_and_summaries_of_different_runs(tmp_path, cap
     _assert_one_clear_line(
         message,
         extra,
-        "is of run 'eigval_gaussian', which has no evaluation summary; runs with summaries: eigval_laplace, eigval_semicircle",
+        "is of run 'eigval_gaussian', which has no evaluation summary; runs with summaries: eigval_laplace, eigval_semicircle, eigval_uniform",
     )
     del logs["eigval_laplace"]
     status, message = _analyse_ood(capsys, summaries, logs, tmp_path / "out")
