@@ -218,7 +218,9 @@ def _study(tmp_path) -> tuple[dict, dict]:
     # log has no second semicircle column (Plan.monitored_sets).
     logs = {
         train: synthetic.train_log(
-            tmp_path / f"{train}.csv", [0.2, 0.6, 0.9], tests=() if train == "eigval_semicircle" else ("semicircle",)
+            tmp_path / f"{train}.csv",
+            [0.2, 0.6, 0.9],
+            tests=() if train == "eigval_semicircle" else ("semicircle",),
         )
         for train in runs
     }
