@@ -6,12 +6,15 @@ its shell commands find the `mathformer`, papermill and jupyter of this environm
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -425,6 +428,58 @@ def test_forcing_a_model_trains_it_afresh_to_the_same_bytes(checkout, smoke_run)
     assert "resumed" not in text and "stopped (max_examples) after 384 examples" in text
     assert model.read_bytes() == previous  # same config and seed: the same bytes
     smoke_in(checkout)  # what follows the model (its log's new timings) is brought up to date
+
+
+def kill_session(leader: subprocess.Popen) -> None:
+    """SIGKILL every process of `leader`'s session, as a lost login session or a power cut would:
+    Snakemake and the jobs it started, with no chance to clean up."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, session = int(stat.parent.name), int(stat.read_text().rsplit(")", 1)[1].split()[3])
+        except (OSError, ValueError, IndexError):
+            continue  # a process that ended meanwhile
+        if session == leader.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    leader.wait()
+
+
+@pytest.mark.slow
+def test_a_killed_snakemake_is_unlocked_and_its_training_resumes(checkout, smoke_run, tmp_path):
+    # README: after a kill, `snakemake --unlock`, then the profile's rerun-incomplete reruns the
+    # training Snakemake left incomplete, and it resumes from its ckpt/ state.
+    smoke = checkout / "tests" / "smoke"
+    config = yaml.safe_load((smoke / "config" / "config.yaml").read_text())
+    run = next(row for row in config["runs"] if row["name"] == "inv")
+    run |= {"max_examples": 20480, "epoch_size": 2048, "checkpoint_minutes": 0.002}
+    longer = write_config(tmp_path / "longer.yaml", config)
+    state = smoke / "results" / "smoke" / "models" / "inv" / "ckpt" / "state.pt"
+    command = [sys.executable, "-m", "snakemake", "--workflow-profile", checkout / "profiles" / "cpu"]
+    command += ["--directory", smoke, "--configfile", longer, "--until", "train"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    leader = subprocess.Popen(
+        command,
+        cwd=checkout,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not state.exists() and leader.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state.exists(), "the training saved no resumable state before it ended"
+    finally:
+        kill_session(leader)
+    locked = smoke_in(checkout, "--configfile", longer, "--until", "train", check=False)
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr, locked.stdout + locked.stderr
+    smoke_in(checkout, "--unlock", "--configfile", longer)
+    smoke_in(checkout, "--configfile", longer, "--until", "train")
+    log = (smoke / "logs" / "smoke" / "train" / "inv.log").read_text()
+    assert "resumed from" in log and "stopped (max_examples) after 20480 examples" in log, log
+    assert not state.exists()  # a finished run keeps no state
+    smoke_in(checkout)  # back to the committed config
 
 
 @pytest.mark.slow
