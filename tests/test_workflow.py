@@ -473,7 +473,9 @@ def test_a_killed_snakemake_is_unlocked_and_its_training_resumes(checkout, smoke
     finally:
         kill_session(leader)
     locked = smoke_in(checkout, "--configfile", longer, "--until", "train", check=False)
-    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr, locked.stdout + locked.stderr
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr, (
+        locked.stdout + locked.stderr
+    )
     smoke_in(checkout, "--unlock", "--configfile", longer)
     smoke_in(checkout, "--configfile", longer, "--until", "train")
     log = (smoke / "logs" / "smoke" / "train" / "inv.log").read_text()
