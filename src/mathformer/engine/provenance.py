@@ -38,5 +38,8 @@ def versions() -> dict[str, str | None]:
         "cuda": torch.version.cuda if cuda else None,
         "gpu": torch.cuda.get_device_name(0) if cuda else None,
         "platform": platform.platform(),
+        # The SIMD kernels torch dispatches to (AVX2, AVX512...): two CPUs with different sets
+        # round differently, and trainings that start 1e-7 apart end as different models.
+        "cpu_kernels": torch.backends.cpu.get_cpu_capability(),
         "git_commit": git_commit(),
     }
