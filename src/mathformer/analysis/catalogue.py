@@ -34,6 +34,10 @@ ANALYSIS_TASKS = {
 }
 # Analyses whose runs are evaluated on the failure-analysis test set of their own spectrum.
 FAILURE_ANALYSES = ("roughly_right", "predictability")
+# The OOD spectrum every ood run is also scored on during training (the authors validate every E4
+# model on it), whose learning curve the ood study draws beside the validation curve. A run
+# trained on it logs no second curve of it: its validation set is of that spectrum.
+REFERENCE_SPECTRUM = "semicircle"
 
 
 @dataclass(frozen=True)

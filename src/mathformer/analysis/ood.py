@@ -28,7 +28,6 @@ from mathformer.formats.tables import MISSING
 from mathformer.formats.train_log import VALID, accuracy_column, parse_accuracy_column, read_log
 
 LEVELS_PCT = (50, 90, 95)
-REFERENCE_TEST = "semicircle"
 
 
 def spectrum_order(names: Iterable[str]) -> list[str]:
@@ -226,7 +225,7 @@ def examples_to_reach(examples: np.ndarray, accuracy_pct: np.ndarray, level_pct:
 
 def examples_to_accuracy(
     curves: pd.DataFrame,
-    evaluated_on: Sequence[str] = (VALID, REFERENCE_TEST),
+    evaluated_on: Sequence[str] = (VALID, catalogue.REFERENCE_SPECTRUM),
     tolerance_pct: float = 100 * HEADLINE_TOLERANCE,
     levels_pct: Sequence[float] = LEVELS_PCT,
 ) -> pd.DataFrame:
@@ -424,7 +423,7 @@ def ood_study(
     summaries: Mapping[tuple[str, str], str | os.PathLike],
     logs: Mapping[str, str | os.PathLike],
     out_dir: str | os.PathLike,
-    reference_test: str = REFERENCE_TEST,
+    reference_test: str = catalogue.REFERENCE_SPECTRUM,
 ) -> dict[str, pd.DataFrame]:
     """`mathformer analyse ood`: summaries ((train, test) spectra -> summary JSON) and training logs
     (train spectrum -> train_log.csv) to the ood_accuracy tables (5, 2, 1 %), the

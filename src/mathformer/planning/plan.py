@@ -6,16 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mathformer.analysis.catalogue import FAILURE_ANALYSES
+from mathformer.analysis.catalogue import FAILURE_ANALYSES, REFERENCE_SPECTRUM
 from mathformer.core.config import OPERATIONAL_FIELDS, run_arguments
 from mathformer.formats import run_folder
 from mathformer.planning.datasets import DataSet, DataSettings
 from mathformer.planning.paths import ResultsPaths
 from mathformer.planning.runs import Run, load_runs, resolve_init_from
-
-# The OOD spectrum every ood run is also scored on during training: the authors validate every E4
-# model on it.
-AUTHORS_VALIDATION_SPECTRUM = "semicircle"
 
 
 @dataclass(frozen=True)
@@ -99,7 +95,7 @@ class Plan:
         if "ood" not in self.runs[run].analyses:
             return {}
         own = self.runs[run].settings.spectrum
-        spectra = self.ood_spectra if self.monitor_ood else (AUTHORS_VALIDATION_SPECTRUM,)
+        spectra = self.ood_spectra if self.monitor_ood else (REFERENCE_SPECTRUM,)
         return {
             spectrum: self.dataset_path(run, spectrum, "ood")
             for spectrum in spectra

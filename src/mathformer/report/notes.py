@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mathformer.analysis.catalogue import REFERENCE_SPECTRUM
 from mathformer.analysis.claims import load_claims, paper_values
-from mathformer.analysis.ood import REFERENCE_TEST
 
 
 def _result_table(results_dir: str | os.PathLike, name: str) -> pd.DataFrame | None:
@@ -54,21 +54,21 @@ def learning_curves_note(results_dir: str | os.PathLike) -> str:
     """Why a training spectrum has no curve on the reference test set (semicircle), from the
     examples-to-accuracy table, which has a row for each training spectrum and evaluation set with a curve."""
     frame = _result_table(results_dir, "examples_to_accuracy")
-    if frame is None or not len(frame) or REFERENCE_TEST not in set(frame["evaluated_on"]):
+    if frame is None or not len(frame) or REFERENCE_SPECTRUM not in set(frame["evaluated_on"]):
         return ""
     spectra = list(dict.fromkeys(frame["train_spectrum"].astype(str)))
-    on_reference = set(frame.loc[frame["evaluated_on"] == REFERENCE_TEST, "train_spectrum"].astype(str))
+    on_reference = set(frame.loc[frame["evaluated_on"] == REFERENCE_SPECTRUM, "train_spectrum"].astype(str))
     notes = []
     for spectrum in spectra:
         if spectrum in on_reference:
             continue
-        if spectrum == REFERENCE_TEST:
+        if spectrum == REFERENCE_SPECTRUM:
             notes.append(
-                f"The model trained on {spectrum} has no {REFERENCE_TEST} test-set curve (no line in that panel, no row "
+                f"The model trained on {spectrum} has no {REFERENCE_SPECTRUM} test-set curve (no line in that panel, no row "
                 f"evaluated on it), by design: {spectrum} is its own spectrum, so its validation curve is that curve."
             )
         else:
             notes.append(
-                f"The model trained on {spectrum} has no {REFERENCE_TEST} test-set curve: its training log holds none."
+                f"The model trained on {spectrum} has no {REFERENCE_SPECTRUM} test-set curve: its training log holds none."
             )
     return " ".join(notes)
