@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mathformer.analysis.catalogue import FOLDERS
+from mathformer.analysis.catalogue import FOLDERS, TRAINING
 from mathformer.core.problems import unknown_choice
 
 RULE_KINDS = ("within", "within_relative", "at_least", "at_most")
@@ -293,7 +293,7 @@ def size_departures(claims_path: str | os.PathLike, results_dir: str | os.PathLi
     (their claims read "missing")."""
     roles, _ = load_claims(claims_path)
     runs = roles.get(scale, {})
-    path = Path(results_dir) / "tables" / "training.csv"
+    path = Path(results_dir) / FOLDERS["table"] / f"{TRAINING.name}.csv"
     if not path.is_file():
         return []
     table = pd.read_csv(path)

@@ -8,17 +8,10 @@ the claims file, so it names the runs it is about at any scale.
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
-import pandas as pd
 
 from mathformer.analysis.catalogue import REFERENCE_SPECTRUM
 from mathformer.analysis.claims import load_claims, paper_values
-
-
-def _result_table(results_dir: str | os.PathLike, name: str) -> pd.DataFrame | None:
-    path = Path(results_dir) / "tables" / f"{name}.csv"
-    return pd.read_csv(path) if path.is_file() else None
+from mathformer.report.notebook import read_result_table
 
 
 def _named(runs: list[str], roles: dict[str, str]) -> str:
@@ -31,7 +24,7 @@ def paper_marks_note(
 ) -> str:
     """Which runs of a figure drawn from `table` carry the paper's values (`marks`: how the figure
     draws them, "Stars"), and that the others carry none because the paper gives no number for them."""
-    frame = _result_table(results_dir, table)
+    frame = read_result_table(results_dir, table)
     if frame is None or "run" not in frame:
         return ""
     roles, _ = load_claims(claims)
@@ -53,7 +46,7 @@ def paper_marks_note(
 def learning_curves_note(results_dir: str | os.PathLike) -> str:
     """Why a training spectrum has no curve on the reference test set (semicircle), from the
     examples-to-accuracy table, which has a row for each training spectrum and evaluation set with a curve."""
-    frame = _result_table(results_dir, "examples_to_accuracy")
+    frame = read_result_table(results_dir, "examples_to_accuracy")
     if frame is None or not len(frame) or REFERENCE_SPECTRUM not in set(frame["evaluated_on"]):
         return ""
     spectra = list(dict.fromkeys(frame["train_spectrum"].astype(str)))
