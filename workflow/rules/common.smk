@@ -18,7 +18,9 @@ from mathformer.planning.analyses import (
     ood_summaries,
     training_models,
 )
+from mathformer.planning.datasets import ROLES
 from mathformer.planning.plan import Plan
+from mathformer.planning.runs import FINAL, WEAK
 
 try:
     PLAN = Plan.from_config(config)
@@ -51,8 +53,8 @@ wildcard_constraints:
     law=alternatives(LAWS),
     n=r"\d+",
     coeff_range=r"\d[0-9.e+-]*",
-    role="valid|test|ood",
-    weights="model|weak",
+    role=alternatives(ROLES),
+    weights=alternatives((FINAL, WEAK)),
 
 
 def labelled(flag: str, paths: dict[str, str]) -> list[str]:
